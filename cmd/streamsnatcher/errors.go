@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/streamsnatcher/streamsnatcher/merge"
+	"github.com/streamsnatcher/streamsnatcher/recorder"
+	"github.com/streamsnatcher/streamsnatcher/urltemplate"
+)
+
+// usageError is a bad flag or argument: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// hintedError carries the advice printed under the error line.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e *hintedError) Error() string { return e.err.Error() }
+func (e *hintedError) Unwrap() error { return e.err }
+
+func hinted(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return &hintedError{err: err, hint: fmt.Sprintf(format, args...)}
+}
+
+// sessionError names the session a failure belongs to, so the hint can say how to resume.
+type sessionError struct {
+	id  string
+	err error
+}
+
+func (e *sessionError) Error() string { return e.err.Error() }
+func (e *sessionError) Unwrap() error { return e.err }
+
+// report prints err as `streamsnatcher: error: …` plus a hint, and picks the exit code.
+func (a *app) report(ctx context.Context, err error) int {
+	code := exitError
+	msg := err.Error()
+	hint := ""
+	var he *hintedError
+	var ue usageError
+	var ie *recorder.IncompleteError
+	var se *sessionError
+	id := "<session id>"
+	if errors.As(err, &se) {
+		id = se.id
+	}
+	resume := "streamsnatcher replay " + id
+	switch {
+	case errors.As(err, &he):
+		hint = he.hint
+	case errors.As(err, &ue):
+		code = exitUsage
+		hint = "see 'streamsnatcher --help'"
+		if strings.HasPrefix(msg, "unknown command") {
+			hint = "commands: get, replay, sessions, template, watch, ca, config"
+		}
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		code = exitInterrupt
+		msg = "interrupted; everything downloaded so far is kept"
+		hint = "resume with: " + resume
+	case errors.Is(err, recorder.ErrExpired):
+		code = exitIncomplete
+		hint = fmt.Sprintf("the origin wants headers, a cookie or a fresh token: copy them from the browser and resume with: %s -H 'Cookie: …' --referer URL (or --url a fresh segment URL)", resume)
+	case errors.Is(err, recorder.ErrNotMedia):
+		hint = "the origin sent a web page instead of video: the URL may need --referer or --cookie, or it is not a segment URL"
+	case errors.Is(err, urltemplate.ErrNoPlaceholder), errors.Is(err, urltemplate.ErrNoTemplate):
+		hint = "put (*) where the segment number goes, e.g. https://cdn.example.com/v/seg_(*).ts --pad 5, or give a .m3u8 playlist URL"
+	case errors.Is(err, urltemplate.ErrBadURL):
+		hint = "give an absolute http:// or https:// URL, quoted for the shell"
+	case errors.Is(err, recorder.ErrNotFound):
+		hint = "check the URL: the origin has no such segment"
+	case errors.Is(err, recorder.ErrProbeLimit):
+		hint = "say how long it is: --count N, or --duration hh:mm:ss with --segment-seconds S"
+	case errors.Is(err, syscall.ENOSPC):
+		hint = "the disk is full: free some space, then resume with: " + resume + " (nothing downloaded is lost)"
+	case errors.Is(err, os.ErrPermission):
+		hint = "choose a writable place with -o or --data-dir"
+	case errors.Is(err, merge.ErrVerify) || strings.Contains(msg, "ffmpeg"):
+		hint = "the segments are kept; retry the merge with: " + resume + " (--debug shows ffmpeg's output)"
+	case errors.Is(err, recorder.ErrNoSession):
+		hint = "list sessions with: streamsnatcher sessions"
+	case errors.Is(err, recorder.ErrBadSession):
+		hint = "the session file is damaged; its segments are kept next to it"
+	}
+	if errors.As(err, &ie) {
+		code = exitIncomplete
+		if hint == "" || errors.Is(err, recorder.ErrNotFound) {
+			hint = fmt.Sprintf("retry the missing segments with: %s   (or add --allow-gaps to merge without them)", resume)
+		}
+	}
+	fmt.Fprintf(a.stderr, "streamsnatcher: error: %s\n", msg)
+	if hint != "" {
+		fmt.Fprintf(a.stderr, "streamsnatcher: hint: %s\n", hint)
+	}
+	return code
+}

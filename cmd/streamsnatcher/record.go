@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/streamsnatcher/streamsnatcher/recorder"
+)
+
+// store opens the session store in the configured data dir.
+func (a *app) store() (*recorder.Store, error) {
+	dir := a.config().DataDir
+	st, err := recorder.NewStore(dir)
+	if err != nil {
+		return nil, hinted(err, "choose another place with --data-dir or STREAMSNATCHER_DATA_DIR")
+	}
+	return st, nil
+}
+
+// record saves the session (when new) and runs it to the end, rendering progress.
+func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error {
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	if create {
+		if err := st.Create(s); err != nil {
+			return err
+		}
+		if !a.config().Quiet {
+			fmt.Fprintf(a.stderr, "streamsnatcher: session %s\n", s.ID)
+		}
+	}
+	f := cmd.Flags()
+	conc, _ := f.GetInt("concurrency")
+	if a.v.IsSet("concurrency") {
+		conc = a.v.GetInt("concurrency")
+	}
+	tries, _ := f.GetInt("retries")
+	allowGaps, _ := f.GetBool("allow-gaps")
+	keep, _ := f.GetBool("keep-segments")
+	variant, _ := f.GetString("variant")
+	ffmpeg, _ := f.GetString("ffmpeg")
+	if ffmpeg != "" {
+		ffmpeg, _ = filepath.Abs(ffmpeg)
+	}
+	prog := recorder.NewProgress()
+	opts := recorder.Options{Concurrency: conc, Attempts: tries, Logger: a.log, Progress: prog}
+	mopts := recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, FFmpeg: ffmpeg}
+	if ffmpeg != "" {
+		mopts.FFprobe = filepath.Join(filepath.Dir(ffmpeg), "ffprobe")
+	}
+
+	stopRender := a.renderProgress(prog)
+	res, err := recorder.Run(cmd.Context(), s, opts, mopts)
+	stopRender()
+	if res != nil && res.Retries != "" && !a.config().Quiet {
+		fmt.Fprintf(a.stderr, "streamsnatcher: %s\n", res.Retries)
+	}
+	if err != nil {
+		return &sessionError{id: s.ID, err: err}
+	}
+	if len(res.Gaps) > 0 {
+		fmt.Fprintf(a.stderr, "streamsnatcher: warning: merged WITHOUT %d missing segment(s): %s\n", len(res.Gaps), joinInts(res.Gaps))
+	}
+	if res.Concat {
+		fmt.Fprintf(a.stderr, "streamsnatcher: ffmpeg was not found: wrote %s by joining the segments\n", res.Output)
+		fmt.Fprintf(a.stderr, "streamsnatcher: hint: install ffmpeg (Debian: sudo apt-get update && sudo apt-get install ffmpeg), then run: streamsnatcher replay %s\n", s.ID)
+	}
+	fmt.Fprintln(a.stdout, res.Output)
+	return nil
+}
+
+func joinInts(a []int64) string {
+	parts := make([]string, len(a))
+	for i, v := range a {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, " ")
+}
+
+func (a *app) replayCmd() *cobra.Command {
+	var fresh string
+	cmd := &cobra.Command{
+		Use:   "replay SESSION",
+		Short: "Finish a saved session headlessly: fetch only what is missing, then merge",
+		Long: `Resume a session after Ctrl-C, a crash, a full disk or an expired token. SESSION is a session id
+(see 'streamsnatcher sessions') or the path of its directory. New headers, a cookie or a fresh segment URL
+(--url) replace the saved ones.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			s, err := st.Load(args[0])
+			if err != nil {
+				return err
+			}
+			h, err := headerFlags(cmd.Flags(), false)
+			if err != nil {
+				return err
+			}
+			for k, v := range h {
+				if s.Headers == nil {
+					s.Headers = map[string]string{}
+				}
+				s.Headers[k] = v
+			}
+			if fresh != "" {
+				if err := checkURL(fresh); err != nil {
+					return err
+				}
+				if err := s.Refresh(fresh); err != nil {
+					return hinted(err, "give a segment URL of the same stream, as the browser requests it now")
+				}
+			}
+			if o, _ := cmd.Flags().GetString("output"); o != "" {
+				if s.Target, err = outputPath(o, ""); err != nil {
+					return err
+				}
+			}
+			if s.State == recorder.StateDone && s.Output != "" && fileExistsCLI(s.Output) && strings.HasSuffix(s.Output, ".mp4") {
+				fmt.Fprintln(a.stdout, s.Output)
+				return nil
+			}
+			return a.record(cmd, s, false)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&fresh, "url", "", "a fresh segment URL of the same stream (new token)")
+	f.StringP("output", "o", "", "write the result here instead")
+	addHeaderFlags(f)
+	addRunFlags(f)
+	return cmd
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/streamsnatcher/streamsnatcher/certs"
+	"github.com/streamsnatcher/streamsnatcher/proxy"
+	"github.com/streamsnatcher/streamsnatcher/recorder"
+)
+
+func (a *app) watchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "Run the recording proxy: play a video in a browser pointed at it and get the whole video",
+		Long: `Start the MITM proxy (127.0.0.1:8080 by default). Point a browser at it, play a video for a few
+seconds: StreamSnatcher learns the stream, keeps what the browser fetched, backfills the rest and merges it.
+With --browser it launches Chromium with a temporary profile that uses the proxy and trusts this install's CA
+for that browser only: nothing on the system changes. Ctrl-C leaves every session resumable with 'replay'.`,
+		Args: cobra.NoArgs,
+		RunE: a.runWatch,
+	}
+	f := cmd.Flags()
+	f.String("listen", proxy.DefaultListen, "proxy address")
+	f.Bool("allow-remote", false, "accept clients from other machines (anyone who can reach it can use your proxy)")
+	f.String("upstream-ca", "", "PEM file of an extra root CA trusted for upstream TLS (company proxies, tests)")
+	f.Bool("insecure-upstream", false, "do not verify upstream certificates (DANGEROUS)")
+	f.Bool("browser", false, "launch an isolated Chromium that uses the proxy")
+	f.String("chromium", "", "Chromium binary for --browser (default: chromium, chromium-browser or google-chrome from PATH)")
+	f.String("out-dir", ".", "where finished videos are written")
+	addRunFlags(f)
+	return cmd
+}
+
+func (a *app) runWatch(cmd *cobra.Command, _ []string) error {
+	ctx := cmd.Context()
+	f := cmd.Flags()
+	ca, err := a.loadCA()
+	if err != nil {
+		return err
+	}
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	outDir, _ := f.GetString("out-dir")
+	if outDir, err = filepath.Abs(outDir); err != nil {
+		return err
+	}
+	conc, _ := f.GetInt("concurrency")
+	allowGaps, _ := f.GetBool("allow-gaps")
+	keep, _ := f.GetBool("keep-segments")
+	capt := recorder.NewCapture(ctx, st, recorder.CaptureOptions{OutDir: outDir,
+		Run:   recorder.Options{Concurrency: conc, Logger: a.log},
+		Merge: recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep}})
+
+	listen, _ := f.GetString("listen")
+	remote, _ := f.GetBool("allow-remote")
+	insecure, _ := f.GetBool("insecure-upstream")
+	var pool *x509.CertPool
+	if p, _ := f.GetString("upstream-ca"); p != "" {
+		pem, err := os.ReadFile(p)
+		if err != nil {
+			return hinted(fmt.Errorf("--upstream-ca: %w", err), "give a PEM file holding a CA certificate")
+		}
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return hinted(fmt.Errorf("--upstream-ca %s: no PEM certificate in it", p), "give a PEM file holding a CA certificate")
+		}
+	}
+	if insecure {
+		fmt.Fprintln(a.stderr, "streamsnatcher: WARNING: --insecure-upstream: upstream certificates are NOT verified; anyone on the network path can read and change this traffic")
+	}
+	px, err := proxy.New(proxy.Options{Listen: listen, AllowRemote: remote, CA: ca, UpstreamCAs: pool,
+		InsecureUpstream: insecure, Observer: capt, Logger: a.log, Handler: a.dashboard(capt)})
+	if err != nil {
+		return hinted(err, "the proxy listens on loopback only unless you pass --allow-remote")
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return hinted(fmt.Errorf("listen %s: %w", listen, err), "another program uses that port: pick one with --listen 127.0.0.1:8181")
+	}
+	addr := ln.Addr().String()
+	errc := make(chan error, 1)
+	go func() { errc <- px.Serve(ctx, ln) }()
+
+	fmt.Fprintf(a.stderr, `streamsnatcher: proxy on http://%[1]s  (dashboard: http://%[1]s/ , CA: http://%[1]s/ca.pem)
+streamsnatcher: point your browser's HTTP and HTTPS proxy at %[1]s and trust the CA (streamsnatcher ca trust),
+streamsnatcher: or run: streamsnatcher watch --browser
+streamsnatcher: CA %s  SPKI %s
+streamsnatcher: play a video for a few seconds; finished videos go to %s. Ctrl-C stops (sessions stay resumable).
+`, addr, ca.CertPath(), ca.SPKIHash(), outDir)
+
+	var browser *exec.Cmd
+	if b, _ := f.GetBool("browser"); b {
+		bin, _ := f.GetString("chromium")
+		browser, err = launchChromium(ctx, bin, addr, ca)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "streamsnatcher: launched %s with a temporary profile\n", browser.Path)
+	}
+	err = <-errc
+	if browser != nil && browser.Process != nil {
+		_ = browser.Process.Kill()
+		_ = browser.Wait()
+	}
+	capt.Wait()
+	for _, s := range capt.Streams() {
+		fmt.Fprintf(a.stderr, "streamsnatcher: session %s: %s %d/%d segments %s\n", s.Session.ID, s.Session.State, s.Session.SegmentsDone, s.Session.SegmentsTotal, s.Session.Output)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+// ChromiumArgs are the flags that make a throwaway Chromium use the proxy and
+// trust our CA by its SPKI hash, without touching the system or the user's profile.
+func ChromiumArgs(proxyAddr, spki, profile string) []string {
+	return []string{
+		"--user-data-dir=" + profile,
+		"--proxy-server=http://" + proxyAddr,
+		"--proxy-bypass-list=<-loopback>;*.google.com;*.googleapis.com;*.gstatic.com",
+		"--ignore-certificate-errors-spki-list=" + spki,
+		"--no-first-run", "--no-default-browser-check", "--disable-quic",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--autoplay-policy=no-user-gesture-required",
+	}
+}
+
+func launchChromium(ctx context.Context, bin, proxyAddr string, ca *certs.CA) (*exec.Cmd, error) {
+	if bin == "" {
+		for _, c := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+			if p, err := exec.LookPath(c); err == nil {
+				bin = p
+				break
+			}
+		}
+	}
+	if bin == "" {
+		return nil, hinted(errors.New("--browser: no Chromium found"), "install it (Debian: sudo apt-get update && sudo apt-get install chromium) or pass --chromium PATH")
+	}
+	profile, err := os.MkdirTemp("", "streamsnatcher-chromium-")
+	if err != nil {
+		return nil, err
+	}
+	args := ChromiumArgs(proxyAddr, ca.SPKIHash(), profile)
+	if os.Geteuid() == 0 {
+		args = append(args, "--no-sandbox")
+	}
+	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		args = append(args, "--headless")
+	}
+	cmd := exec.CommandContext(ctx, bin, append(args, "about:blank")...)
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("--browser: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		os.RemoveAll(profile)
+	}()
+	return cmd, nil
+}

@@ -1,0 +1,64 @@
+package recorder
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// sensitiveHeaders are never printed with their values.
+var sensitiveHeaders = map[string]bool{
+	"cookie": true, "authorization": true, "proxy-authorization": true, "set-cookie": true,
+}
+
+// RedactHeader returns value, or a placeholder when the header carries a secret
+// (cookies, credentials, tokens in custom headers).
+func RedactHeader(name, value string) string {
+	n := strings.ToLower(name)
+	if sensitiveHeaders[n] || strings.Contains(n, "token") || strings.Contains(n, "auth") ||
+		strings.Contains(n, "key") || strings.Contains(n, "secret") || strings.Contains(n, "session") {
+		if value == "" {
+			return ""
+		}
+		return "<redacted>"
+	}
+	return value
+}
+
+// Redact hides query values that look like credentials (tokens, signatures,
+// long opaque strings) so a URL can be printed in logs and errors.
+func Redact(raw string) string { return redactURL(raw) }
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.RawQuery == "" && u.User == nil {
+		return raw
+	}
+	if u.User != nil {
+		u.User = url.User("redacted")
+	}
+	parts := strings.Split(u.RawQuery, "&")
+	for i, p := range parts {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || v == "" {
+			continue
+		}
+		if sensitiveQuery(k, v) {
+			parts[i] = k + "=REDACTED"
+		}
+	}
+	u.RawQuery = strings.Join(parts, "&")
+	return u.String()
+}
+
+func sensitiveQuery(k, v string) bool {
+	k = strings.ToLower(k)
+	for _, s := range []string{"token", "sig", "auth", "key", "hash", "hdnts", "hdnea", "policy", "session", "secret", "pass", "cred"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return len(v) >= 24
+}
+
+func canonicalHeader(k string) string { return http.CanonicalHeaderKey(k) }

@@ -1,0 +1,399 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/streamsnatcher/streamsnatcher/merge"
+	"github.com/streamsnatcher/streamsnatcher/playlist"
+)
+
+// MergeOptions say how a run builds its output.
+type MergeOptions struct {
+	FFmpeg, FFprobe string // "" looks them up in PATH
+	AllowGaps       bool   // merge even when segments are missing, listing them
+	KeepSegments    bool   // keep segment files after a verified merge
+	NoMerge         bool   // download only
+	Variant         string // master playlists: which variant ("" = highest bandwidth)
+}
+
+// Result is what a run achieved.
+type Result struct {
+	Output   string  // the file written, if any
+	Concat   bool    // ffmpeg was missing: Output is a byte-concatenated .ts
+	Duration float64 // seconds, as ffprobe measured the output
+	Gaps     []int64 // indices left out (only with AllowGaps)
+	Fetched  int64   // segments downloaded in this run
+	Bytes    int64
+	Retries  string // e.g. "7 retries (500: 3, reset: 4)"
+}
+
+// An IncompleteError lists the segments still missing after every retry.
+type IncompleteError struct {
+	Failed []*SegmentError
+}
+
+func (e *IncompleteError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d segment(s) missing after every retry: segment %d: %v", len(e.Failed), e.Failed[0].Index, e.Failed[0].Err)
+	for i, f := range e.Failed[1:] {
+		if i == 20 {
+			fmt.Fprintf(&b, "\n  … and %d more", len(e.Failed)-21)
+			break
+		}
+		fmt.Fprintf(&b, "\n  segment %d: %v", f.Index, f.Err) // f.Err names the URL
+	}
+	return b.String()
+}
+
+// Unwrap exposes each segment's error, so errors.Is finds the causes.
+func (e *IncompleteError) Unwrap() []error {
+	out := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		out[i] = f
+	}
+	return out
+}
+
+// Indices lists the missing indices.
+func (e *IncompleteError) Indices() []int64 {
+	out := make([]int64, len(e.Failed))
+	for i, f := range e.Failed {
+		out[i] = f.Index
+	}
+	return out
+}
+
+// Run completes a session: it finds the segment list or the range, fetches what
+// is not on disk, merges in index order and verifies the output. It saves the
+// session as it goes, so a stop at any moment can be resumed by calling Run again.
+func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, error) {
+	o.fill()
+	p := o.Progress
+	res := &Result{}
+	f := &fetcher{client: o.Client, headers: s.header(), idleTimeout: o.IdleTimeout, maxBytes: o.MaxSegmentBytes}
+
+	if s.State == StateDone && s.Output != "" && fileExists(s.Output) && (strings.HasSuffix(s.Output, ".mp4") || m.NoMerge) {
+		res.Output = s.Output
+		return res, nil
+	}
+	if err := os.MkdirAll(s.SegmentDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("session %s: %w", s.ID, err)
+	}
+	removePartials(s.SegmentDir())
+
+	fail := func(state string, err error) (*Result, error) {
+		s.State = state
+		s.Error = err.Error()
+		if errors.Is(err, context.Canceled) {
+			s.State, s.Error = StateInterrupted, ""
+		}
+		s.Missing = s.MissingNow()
+		if serr := s.Save(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		p.SetState(s.State)
+		return res, err
+	}
+
+	// Where the segments are and where the video ends.
+	if s.PlaylistURL != "" && len(s.Segments) == 0 {
+		p.SetState("reading playlist")
+		if err := resolvePlaylist(ctx, s, f, m.Variant); err != nil {
+			return fail(StateFailed, err)
+		}
+	}
+	if s.Template != nil && !s.EndKnown {
+		s.State = StateProbing
+		p.SetState(StateProbing)
+		_ = s.Save()
+		pr := &prober{s: s, f: f, budget: o.MaxProbes, cache: map[int64]bool{}}
+		ok, err := pr.has(ctx, s.First)
+		if err != nil {
+			return fail(StateFailed, err)
+		}
+		if !ok {
+			return fail(StateFailed, fmt.Errorf("segment %d %s: %w (the first segment is not there)", s.First, redactURL(s.URL(s.First)), ErrNotFound))
+		}
+		if s.ProbeStart {
+			first, err := pr.findStart(ctx, s.First)
+			if err != nil {
+				return fail(StateFailed, err)
+			}
+			s.First = first
+		}
+		known := max(s.First, s.Template.Last)
+		last, err := pr.findEnd(ctx, known)
+		if err != nil {
+			return fail(StateFailed, err)
+		}
+		s.Last, s.EndKnown = last, true
+		o.Logger.Info("found the end by probing", "first", s.First, "last", s.Last, "requests", pr.used)
+	}
+	if !s.EndKnown {
+		return fail(StateFailed, errors.New("the end of the video is unknown"))
+	}
+	idx := s.Indices()
+	p.Total.Store(int64(len(idx)))
+	s.State, s.Error = StateDownloading, ""
+	p.SetState(StateDownloading)
+	if err := s.Save(); err != nil {
+		return nil, err
+	}
+
+	target := s.Target
+	if target == "" {
+		target = filepath.Join(s.dir, "output.mp4")
+	}
+	init := ""
+	if s.InitURL != "" {
+		init = filepath.Join(s.dir, "init"+filepath.Ext(urlPath(s.InitURL)))
+		if !fileExists(init) {
+			if _, err := f.fetch(ctx, s.InitURL, init, true); err != nil {
+				return fail(StateFailed, fmt.Errorf("init segment: %w", err))
+			}
+		}
+	}
+
+	// The merge runs alongside the download, fed in index order.
+	var merger *merge.Merger
+	ffmpeg, ffprobe := m.FFmpeg, m.FFprobe
+	haveFF := !m.NoMerge
+	if haveFF {
+		if ffmpeg == "" || ffprobe == "" {
+			f1, f2, err := merge.LookFFmpeg()
+			if err != nil {
+				haveFF = false
+			}
+			ffmpeg, ffprobe = orDefault(ffmpeg, f1), orDefault(ffprobe, f2)
+		} else if _, err := os.Stat(ffmpeg); err != nil {
+			haveFF = false
+		}
+	}
+	mopts := merge.Options{FFmpeg: ffmpeg, FFprobe: ffprobe, Output: target, Init: init, Logger: o.Logger, ExpectedDuration: s.expected(nil)}
+	if haveFF {
+		mg, err := merge.Start(ctx, mopts)
+		if errors.Is(err, merge.ErrNoFFmpeg) {
+			haveFF = false
+		} else if err != nil {
+			return fail(StateFailed, err)
+		} else {
+			merger = mg
+		}
+	}
+	abort := func() {
+		if merger != nil {
+			merger.Abort()
+		}
+	}
+	sink := func(int64) error { return nil }
+	if merger != nil {
+		sink = func(i int64) error { return merger.Append(s.SegmentPath(i)) }
+	}
+	fd := newFeed(s.First, s.Step(), len(idx), sink)
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	defer stopFeed()
+	feedDone := make(chan error, 1)
+	go func() { feedDone <- fd.run(feedCtx) }()
+
+	failed, err := backfill(ctx, s, idx, f, &o, fd)
+	res.Fetched, res.Bytes, res.Retries = p.Fetched.Load(), p.Bytes.Load(), p.RetrySummary()
+	if err != nil {
+		stopFeed()
+		<-feedDone
+		abort()
+		if errors.Is(err, ErrExpired) {
+			return fail(StatePaused, fmt.Errorf("paused: %w", err))
+		}
+		return fail(StateInterrupted, err)
+	}
+	if len(failed) > 0 {
+		if !m.AllowGaps {
+			stopFeed()
+			<-feedDone
+			abort()
+			return fail(StateIncomplete, &IncompleteError{Failed: failed})
+		}
+		for _, fe := range failed {
+			res.Gaps = append(res.Gaps, fe.Index)
+			fd.mark(fe.Index, skipped)
+		}
+		mopts.ExpectedDuration = s.expected(res.Gaps)
+	}
+	ferr := <-feedDone
+	if m.NoMerge {
+		s.State = StateDone
+		s.Missing = nil
+		return res, s.Save()
+	}
+
+	s.State = StateMerging
+	p.SetState(StateMerging)
+	_ = s.Save()
+	var paths []string
+	for _, i := range idx {
+		if s.Have(i) {
+			paths = append(paths, s.SegmentPath(i))
+		}
+	}
+	var mres *merge.Result
+	switch {
+	case merger != nil && ferr == nil:
+		mres, err = merger.Finish()
+	case merger != nil:
+		// The streaming merge broke (ffmpeg died early); try once more from the files.
+		merger.Abort()
+		o.Logger.Warn("streaming merge failed; merging from the files", "err", ferr)
+		mres, err = merge.Files(ctx, paths, mopts)
+	default:
+		ts := strings.TrimSuffix(target, filepath.Ext(target)) + ".ts"
+		if err := merge.Concat(paths, ts); err != nil {
+			return fail(StateFailed, err)
+		}
+		res.Output, res.Concat = ts, true
+		s.State, s.Output, s.Gaps, s.Missing, s.Error = StateDone, ts, res.Gaps, nil, ""
+		return res, s.Save() // segments kept: a replay with ffmpeg makes the .mp4
+	}
+	if err != nil {
+		return fail(StateFailed, err)
+	}
+	res.Output, res.Duration = mres.Output, mres.Duration
+	s.State, s.Output, s.Gaps, s.Missing, s.Error = StateDone, mres.Output, res.Gaps, nil, ""
+	p.SetState(StateDone)
+	if err := s.Save(); err != nil {
+		return res, err
+	}
+	if !m.KeepSegments {
+		if err := os.RemoveAll(s.SegmentDir()); err != nil {
+			o.Logger.Warn("could not remove segments", "err", err)
+		}
+		if init != "" {
+			os.Remove(init)
+		}
+	}
+	return res, nil
+}
+
+func (s *Session) header() map[string][]string {
+	h := make(map[string][]string, len(s.Headers))
+	for k, v := range s.Headers {
+		h[canonicalHeader(k)] = []string{v}
+	}
+	return h
+}
+
+// expected is the playlist's duration without the gaps, or 0 when unknown.
+func (s *Session) expected(gaps []int64) float64 {
+	if len(s.Durations) == 0 {
+		return 0
+	}
+	skip := map[int64]bool{}
+	for _, g := range gaps {
+		skip[g] = true
+	}
+	var d float64
+	for _, i := range s.Indices() {
+		if i < int64(len(s.Durations)) && !skip[i] {
+			d += s.Durations[i]
+		}
+	}
+	return d
+}
+
+func resolvePlaylist(ctx context.Context, s *Session, f *fetcher, variant string) error {
+	u := s.PlaylistURL
+	for hop := 0; hop < 3; hop++ {
+		data, final, err := f.get(ctx, u, 16<<20)
+		if err != nil {
+			return fmt.Errorf("playlist: %w", err)
+		}
+		base, _ := url.Parse(final)
+		pl, err := playlist.Parse(data, base)
+		if err != nil {
+			return fmt.Errorf("playlist %s: %w", redactURL(u), err)
+		}
+		if pl.Master != nil {
+			v := pl.Master.Best()
+			if variant != "" {
+				if v, err = pl.Master.Pick(variant); err != nil {
+					return fmt.Errorf("playlist %s: %w", redactURL(u), err)
+				}
+			}
+			if v == nil {
+				return fmt.Errorf("playlist %s: master playlist lists no variants", redactURL(u))
+			}
+			u = v.URI
+			continue
+		}
+		return s.useMedia(pl.Media, u)
+	}
+	return fmt.Errorf("playlist %s: too many nested master playlists", redactURL(u))
+}
+
+// useMedia takes the exact segment list of a media playlist.
+func (s *Session) useMedia(md *playlist.Media, u string) error {
+	if len(md.Segments) == 0 {
+		return fmt.Errorf("playlist %s: no segments", redactURL(u))
+	}
+	s.Segments = s.Segments[:0]
+	s.Durations = s.Durations[:0]
+	for _, seg := range md.Segments {
+		if seg.ByteRange != nil {
+			return fmt.Errorf("playlist %s: byte-range segments are not supported yet", redactURL(u))
+		}
+		if seg.Key != nil && !strings.EqualFold(seg.Key.Method, "NONE") {
+			return fmt.Errorf("playlist %s: encrypted segments (%s) are not supported yet", redactURL(u), seg.Key.Method)
+		}
+		s.Segments = append(s.Segments, seg.URI)
+		s.Durations = append(s.Durations, seg.Duration)
+	}
+	if md.Map != nil {
+		s.InitURL = md.Map.URI
+	}
+	s.Ext = segmentExt(s.Segments[0])
+	s.Template = nil
+	s.First, s.Last, s.EndKnown = 0, int64(len(s.Segments)-1), true
+	s.PlaylistURL = u
+	return nil
+}
+
+func segmentExt(raw string) string {
+	switch e := strings.ToLower(filepath.Ext(urlPath(raw))); e {
+	case ".ts", ".m4s", ".aac", ".mp4", ".m4a", ".m4v", ".mp3", ".cmfv", ".cmfa":
+		return e
+	}
+	return ".ts"
+}
+
+func urlPath(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Path
+	}
+	return raw
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func orDefault(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func removePartials(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".partial") {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}

@@ -1,0 +1,324 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
+	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
+	"github.com/streamsnatcher/streamsnatcher/urltemplate"
+)
+
+// fixture is a test origin serving real ffmpeg-made segments that demands a Referer and a cookie.
+type fixture struct {
+	media  *testmedia.Media
+	origin *testorigin.Origin
+	store  *Store
+}
+
+const (
+	testReferer = "https://video.example/watch/42"
+	testCookie  = "sess=c00k1e"
+)
+
+func newFixture(t *testing.T, opts testorigin.Options) *fixture {
+	t.Helper()
+	m := testmedia.ForTest(t, testmedia.Small)
+	opts.Dir = m.Dir
+	if opts.Prefix == "" {
+		opts.Prefix = "/v/abc/720p/"
+	}
+	opts.RequireReferer = testReferer
+	opts.RequireCookie = testCookie
+	o := testorigin.Start(t, opts)
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{media: m, origin: o, store: st}
+}
+
+func (fx *fixture) headers() map[string]string {
+	return map[string]string{"Referer": testReferer, "Cookie": testCookie}
+}
+
+// session makes a (*) session over the fixture's segments, with the count known or not.
+func (fx *fixture) session(t *testing.T, known bool) *Session {
+	t.Helper()
+	tmpl, err := urltemplate.Placeholder(fx.origin.URL+"seg_(*).ts", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{Source: "get", Template: tmpl, Ext: ".ts", Headers: fx.headers(),
+		Target: filepath.Join(t.TempDir(), "out.mp4")}
+	if known {
+		s.Last, s.EndKnown = int64(len(fx.media.Segments)-1), true
+	}
+	if err := fx.store.Create(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// checkOutput asserts the output has exactly the source's video and audio packets.
+func (fx *fixture) checkOutput(t *testing.T, path string) {
+	t.Helper()
+	v, a, err := testmedia.CountPackets(context.Background(), path)
+	if err != nil {
+		t.Fatalf("counting packets of %s: %v", path, err)
+	}
+	if v != fx.media.VideoPackets || a != fx.media.AudioPackets {
+		t.Fatalf("output packets: video %d audio %d, want video %d audio %d", v, a, fx.media.VideoPackets, fx.media.AudioPackets)
+	}
+}
+
+func (fx *fixture) checkEachOnce(t *testing.T) {
+	t.Helper()
+	for _, seg := range fx.media.Segments {
+		if n := fx.origin.Completed(filepath.Base(seg)); n != 1 {
+			t.Errorf("segment %s fetched to completion %d times, want exactly 1", filepath.Base(seg), n)
+		}
+	}
+}
+
+func fastOpts() Options {
+	return Options{Concurrency: 8, Backoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, IdleTimeout: 2 * time.Second}
+}
+
+func TestRunCountedTemplate(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	s := fx.session(t, true)
+	res, err := Run(context.Background(), s, fastOpts(), MergeOptions{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if res.Output != s.Target {
+		t.Errorf("output %q, want %q", res.Output, s.Target)
+	}
+	fx.checkOutput(t, res.Output)
+	fx.checkEachOnce(t)
+	if _, err := os.Stat(s.SegmentDir()); !os.IsNotExist(err) {
+		t.Errorf("segments still on disk after a verified merge: %v", err)
+	}
+	got, err := fx.store.Load(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != StateDone || got.Output != s.Target {
+		t.Errorf("saved session: state %q output %q, want done %q", got.State, got.Output, s.Target)
+	}
+	fi, err := os.Stat(filepath.Join(s.Dir(), "session.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("session.json mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	di, _ := os.Stat(s.Dir())
+	if di.Mode().Perm() != 0o700 {
+		t.Errorf("session dir mode %v, want 0700", di.Mode().Perm())
+	}
+}
+
+// A single URL from the middle of the video: the start and the end are found by probing.
+func TestRunProbesStartAndEnd(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	mid := fx.origin.URL + filepath.Base(fx.media.Segments[3])
+	tmpl, err := urltemplate.Learn([]string{mid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{Source: "get", Template: tmpl, First: tmpl.First, ProbeStart: true, Headers: fx.headers(),
+		Target: filepath.Join(t.TempDir(), "probed.mp4")}
+	if err := fx.store.Create(s); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), s, fastOpts(), MergeOptions{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if s.First != 0 || s.Last != int64(len(fx.media.Segments)-1) {
+		t.Errorf("probed range %d..%d, want 0..%d", s.First, s.Last, len(fx.media.Segments)-1)
+	}
+	fx.checkOutput(t, res.Output)
+	fx.checkEachOnce(t)
+}
+
+func TestRunPlaylist(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	s := &Session{Source: "get", PlaylistURL: fx.origin.URL + "index.m3u8", Headers: fx.headers(),
+		Target: filepath.Join(t.TempDir(), "pl.mp4")}
+	if err := fx.store.Create(s); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), s, fastOpts(), MergeOptions{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if s.Total() != len(fx.media.Segments) {
+		t.Errorf("playlist gave %d segments, want %d", s.Total(), len(fx.media.Segments))
+	}
+	fx.checkOutput(t, res.Output)
+	fx.checkEachOnce(t)
+}
+
+// Faults at well over 20 % of requests, on several seeds: the output is always complete.
+func TestRunSurvivesFaults(t *testing.T) {
+	for seed := int64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			fx := newFixture(t, testorigin.Options{Faults: testorigin.Faults{
+				Seed: seed, P500: 0.08, P429: 0.05, PReset: 0.05, PTruncate: 0.05, PHTML: 0.04, PStall: 0.03,
+				RetryAfter: time.Second, Stall: 5 * time.Second, MaxPerPath: 4,
+			}})
+			s := fx.session(t, true)
+			o := fastOpts()
+			o.IdleTimeout = 300 * time.Millisecond
+			o.Attempts = 3 // the final pass must pick up what the main pass gave up on
+			res, err := Run(context.Background(), s, o, MergeOptions{})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			fx.checkOutput(t, res.Output)
+			faults := fx.origin.FaultCounts()
+			total := 0
+			for _, n := range faults {
+				total += n
+			}
+			if total == 0 {
+				t.Fatal("the origin injected no faults: the test proves nothing")
+			}
+			if res.Retries == "" {
+				t.Errorf("faults %v but no retries reported", faults)
+			}
+			t.Logf("faults injected %v; %s", faults, res.Retries)
+		})
+	}
+}
+
+// A run stopped half way leaves only complete segments; the next run fetches only what is missing.
+func TestRunResumesAfterCancel(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{TTFB: 20 * time.Millisecond})
+	s := fx.session(t, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	o := fastOpts()
+	o.Concurrency = 2
+	o.Progress = NewProgress()
+	go func() {
+		for o.Progress.Fetched.Load() < 3 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	_, err := Run(ctx, s, o, MergeOptions{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("first Run: %v, want context.Canceled", err)
+	}
+	if s.State != StateInterrupted {
+		t.Errorf("state %q, want %q", s.State, StateInterrupted)
+	}
+	entries, _ := os.ReadDir(s.SegmentDir())
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) == ".partial" {
+			t.Errorf("a .partial file was left behind: %s", e.Name())
+		}
+	}
+	if len(entries) == 0 || len(entries) >= len(fx.media.Segments) {
+		t.Fatalf("%d segments on disk after the cancel, want some but not all", len(entries))
+	}
+	again, err := fx.store.Load(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), again, fastOpts(), MergeOptions{})
+	if err != nil {
+		t.Fatalf("resumed Run: %v", err)
+	}
+	fx.checkOutput(t, res.Output)
+	fx.checkEachOnce(t)
+}
+
+// When the origin starts refusing access mid-run, the run pauses (not fails) and a fresh token resumes it.
+func TestRunPausesOnExpiredToken(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	fx.origin.SetRequiredQuery("token", "old")
+	tmpl, err := urltemplate.Placeholder(fx.origin.URL+"seg_(*).ts?token=old", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{Source: "get", Template: tmpl, Headers: fx.headers(), Last: int64(len(fx.media.Segments) - 1), EndKnown: true,
+		Target: filepath.Join(t.TempDir(), "tok.mp4")}
+	if err := fx.store.Create(s); err != nil {
+		t.Fatal(err)
+	}
+	fx.origin.ExpireAfter(3)
+	o := fastOpts()
+	o.Concurrency = 1
+	_, err = Run(context.Background(), s, o, MergeOptions{})
+	if !errors.Is(err, ErrExpired) {
+		t.Fatalf("Run: %v, want ErrExpired", err)
+	}
+	if s.State != StatePaused {
+		t.Fatalf("state %q, want %q", s.State, StatePaused)
+	}
+	fx.origin.SetRequiredQuery("token", "new")
+	if err := s.Refresh(fx.origin.URL + "seg_00005.ts?token=new"); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	res, err := Run(context.Background(), s, o, MergeOptions{})
+	if err != nil {
+		t.Fatalf("Run after refresh: %v", err)
+	}
+	fx.checkOutput(t, res.Output)
+	fx.checkEachOnce(t)
+}
+
+// A segment that never comes: the merge is refused and the index and URL are named; --allow-gaps merges the rest.
+func TestRunRefusesHoles(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	s := fx.session(t, true)
+	s.Last++ // one index past the end: always 404
+	o := fastOpts()
+	o.Attempts = 2
+	_, err := Run(context.Background(), s, o, MergeOptions{})
+	var ie *IncompleteError
+	if !errors.As(err, &ie) {
+		t.Fatalf("Run: %v, want *IncompleteError", err)
+	}
+	if got := ie.Indices(); len(got) != 1 || got[0] != s.Last {
+		t.Fatalf("missing %v, want [%d]", got, s.Last)
+	}
+	if _, err := os.Stat(s.Target); !os.IsNotExist(err) {
+		t.Fatalf("an output was written despite the hole: %v", err)
+	}
+	if s.State != StateIncomplete || len(s.Missing) != 1 {
+		t.Errorf("saved state %q missing %v, want incomplete [%d]", s.State, s.Missing, s.Last)
+	}
+	res, err := Run(context.Background(), s, o, MergeOptions{AllowGaps: true})
+	if err != nil {
+		t.Fatalf("Run with AllowGaps: %v", err)
+	}
+	if len(res.Gaps) != 1 || res.Gaps[0] != s.Last {
+		t.Errorf("gaps %v, want [%d]", res.Gaps, s.Last)
+	}
+	fx.checkOutput(t, res.Output)
+}
+
+// HTML with status 200 is never taken for a segment.
+func TestRunRejectsHTML(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	s := fx.session(t, true)
+	for i := 0; i < 20; i++ {
+		fx.origin.Inject("seg_00002.ts", testorigin.FaultHTML)
+	}
+	o := fastOpts()
+	o.Attempts = 2
+	_, err := Run(context.Background(), s, o, MergeOptions{})
+	if !errors.Is(err, ErrNotMedia) {
+		t.Fatalf("Run: %v, want ErrNotMedia", err)
+	}
+	if s.Have(2) {
+		t.Error("the HTML page was kept as segment 2")
+	}
+}
