@@ -61,6 +61,10 @@ type live struct {
 	// Credentials observed while a run uses the session, applied before the next run.
 	pendingHeaders map[string]string
 	pendingURL     string
+	allowGaps      bool               // the person allowed a merge with holes
+	userPaused     bool               // the person paused it: no automatic restarts
+	cancel         context.CancelFunc // stops the run in progress
+	deleted        bool
 }
 
 // CaptureOptions configure a Capture.
@@ -522,6 +526,9 @@ func (c *Capture) applyPendingLocked(l *live) {
 
 // startLocked starts the background backfill and merge of a certain stream.
 func (c *Capture) startLocked(l *live) {
+	if l.deleted || l.userPaused {
+		return
+	}
 	if l.running || l.s.Template != nil && l.s.Template.Tentative {
 		return
 	}
@@ -546,10 +553,22 @@ func (c *Capture) runStream(l *live) {
 		o.Claim = func(ctx context.Context, i int64) (bool, func()) { return c.claim(ctx, l, i) }
 		c.mu.Lock()
 		s := l.s
+		mo := c.mopts
+		mo.AllowGaps = mo.AllowGaps || l.allowGaps
+		ctx, cancel := context.WithCancel(c.ctx)
+		l.cancel = cancel
 		c.mu.Unlock()
-		_, err := Run(c.ctx, s, o, c.mopts)
+		_, err := Run(ctx, s, o, mo)
+		cancel()
 		c.mu.Lock()
+		l.cancel = nil
 		switch {
+		case l.userPaused:
+			l.reason = "paused by you"
+			if s.State == StateInterrupted {
+				s.State = StatePaused
+				_ = s.Save()
+			}
 		case err == nil:
 			l.reason = ""
 		case errors.Is(err, ErrExpired):
@@ -560,7 +579,7 @@ func (c *Capture) runStream(l *live) {
 		if err != nil {
 			c.log.Warn("stream stopped", "session", s.ID, "err", err)
 		}
-		if l.again && c.ctx.Err() == nil && s.State != StateDone {
+		if l.again && !l.userPaused && c.ctx.Err() == nil && s.State != StateDone {
 			l.again = false
 			c.applyPendingLocked(l)
 			c.mu.Unlock()
@@ -668,4 +687,129 @@ func mimeFor(p string) string {
 		return "audio/aac"
 	}
 	return "video/mp2t"
+}
+
+// Actions a person can take on a stream (the dashboard's buttons).
+const (
+	ActionPause     = "pause"      // stop the backfill; nothing is lost
+	ActionResume    = "resume"     // start or continue the backfill and merge
+	ActionAllowGaps = "allow-gaps" // merge even with segments missing
+	ActionMerge     = "merge"      // merge now, with what is there (allows gaps)
+	ActionDelete    = "delete"     // stop and remove the session and its segments
+)
+
+// ErrUnknownStream means no captured stream has that session id.
+var ErrUnknownStream = errors.New("no such stream")
+
+// Act applies a person's action to the stream of session id.
+func (c *Capture) Act(id, action string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var l *live
+	for _, x := range c.streams {
+		if x.s.ID == id && !x.deleted {
+			l = x
+		}
+	}
+	if l == nil {
+		return fmt.Errorf("%q: %w", id, ErrUnknownStream)
+	}
+	switch action {
+	case ActionPause:
+		l.userPaused = true
+		if l.cancel != nil {
+			l.cancel()
+		}
+	case ActionResume:
+		l.userPaused, l.again = false, true
+		c.kickLocked(l)
+	case ActionAllowGaps, ActionMerge:
+		l.allowGaps, l.userPaused, l.again = true, false, true
+		c.kickLocked(l)
+	case ActionDelete:
+		l.deleted = true
+		if l.cancel != nil {
+			l.cancel()
+		}
+		dir := l.s.Dir()
+		go func() {
+			c.wgWaitRun(l)
+			os.RemoveAll(dir)
+		}()
+		for k, v := range c.byShape {
+			if v == l {
+				delete(c.byShape, k)
+			}
+		}
+		for k, v := range c.byList {
+			if v == l {
+				delete(c.byList, k)
+			}
+		}
+		for k, v := range c.bySegURL {
+			if v.l == l {
+				delete(c.bySegURL, k)
+			}
+		}
+		kept := c.streams[:0]
+		for _, x := range c.streams {
+			if x != l {
+				kept = append(kept, x)
+			}
+		}
+		c.streams = kept
+	default:
+		return fmt.Errorf("unknown action %q", action)
+	}
+	return nil
+}
+
+// kickLocked (re)starts a stream's run, or makes the run in progress go again.
+func (c *Capture) kickLocked(l *live) {
+	if l.running {
+		if l.cancel != nil && l.allowGaps {
+			l.cancel() // restart with the new merge options
+		}
+		return
+	}
+	if l.s.Template != nil && l.s.Template.Tentative {
+		return
+	}
+	if l.s.State == StateDone {
+		return
+	}
+	l.running, l.again = true, false
+	c.wg.Add(1)
+	go c.runStream(l)
+}
+
+// wgWaitRun waits until the stream has no run in progress.
+func (c *Capture) wgWaitRun(l *live) {
+	for {
+		c.mu.Lock()
+		r := l.running
+		c.mu.Unlock()
+		if !r {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Add adopts a session made elsewhere (the dashboard's form, a replay) and runs it.
+func (c *Capture) Add(s *Session) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.Dir() == "" {
+		if err := c.store.Create(s); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(s.SegmentDir(), 0o700); err != nil {
+		return err
+	}
+	l := &live{s: s, prog: NewProgress(), observed: map[string]string{}, inflight: map[int64]*flight{}}
+	c.streams = append(c.streams, l)
+	c.kickLocked(l)
+	return nil
 }
