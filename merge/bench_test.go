@@ -47,7 +47,7 @@ func BenchmarkFiles720p(b *testing.B) {
 				os.Remove(out)
 			}
 			b.ReportMetric(finish.Seconds()/float64(b.N), "finish-s/op")
-			b.SetBytes(sumSize(b, m.Segments) / 1)
+			b.SetBytes(sumSize(b, m.Segments))
 		})
 	}
 }

@@ -133,7 +133,13 @@ type Merger struct {
 	last      string
 	segments  int
 	finished  bool
+	allowGaps bool
 }
+
+// AllowGaps tells Finish that the caller left segments out on purpose (the
+// user allowed holes): jumps in the output's timestamps are then expected and
+// not an error. Call it before Finish.
+func (m *Merger) AllowGaps() { m.allowGaps = true }
 
 // Start checks the tools and the output directory and prepares a merge into opts.Output. ffmpeg starts with
 // the init segment if there is one, otherwise with the first Append (whose bytes choose the input format).
@@ -396,7 +402,7 @@ func (m *Merger) Finish() (*Result, error) {
 		return nil, fmt.Errorf("%w: %s lasts %.3fs, want %.3fs ± %.3fs (kept for inspection)",
 			ErrVerify, m.partial, res.Duration, res.Expected, tolerance)
 	}
-	if gapErr != nil {
+	if gapErr != nil && !m.allowGaps {
 		return nil, fmt.Errorf("%w: %s: %v (kept for inspection)", ErrVerify, m.partial, gapErr)
 	}
 	if sErr != nil {

@@ -90,8 +90,11 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	fail := func(state string, err error) (*Result, error) {
 		s.State = state
 		s.Error = err.Error()
-		if errors.Is(err, context.Canceled) {
+		switch {
+		case errors.Is(err, context.Canceled):
 			s.State, s.Error = StateInterrupted, ""
+		case errors.Is(err, ErrExpired):
+			s.State = StatePaused // new credentials will let it go on
 		}
 		s.Missing = s.MissingNow()
 		if serr := s.Save(); serr != nil {
@@ -175,7 +178,9 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 			haveFF = false
 		}
 	}
-	mopts := merge.Options{FFmpeg: ffmpeg, FFprobe: ffprobe, Output: target, Init: init, Logger: o.Logger, ExpectedDuration: s.expected(nil)}
+	// The expected duration is derived from the first and last segments'
+	// timestamps, which holds with or without gaps the user allowed.
+	mopts := merge.Options{FFmpeg: ffmpeg, FFprobe: ffprobe, Output: target, Init: init, Logger: o.Logger}
 	if haveFF {
 		mg, err := merge.Start(ctx, mopts)
 		if errors.Is(err, merge.ErrNoFFmpeg) {
@@ -223,7 +228,9 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 			res.Gaps = append(res.Gaps, fe.Index)
 			fd.mark(fe.Index, skipped)
 		}
-		mopts.ExpectedDuration = s.expected(res.Gaps)
+		if merger != nil {
+			merger.AllowGaps()
+		}
 	}
 	ferr := <-feedDone
 	if m.NoMerge {
@@ -249,7 +256,7 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		// The streaming merge broke (ffmpeg died early); try once more from the files.
 		merger.Abort()
 		o.Logger.Warn("streaming merge failed; merging from the files", "err", ferr)
-		mres, err = merge.Files(ctx, paths, mopts)
+		mres, err = mergeFiles(ctx, paths, mopts, len(res.Gaps) > 0)
 	default:
 		ts := strings.TrimSuffix(target, filepath.Ext(target)) + ".ts"
 		if err := merge.Concat(paths, ts); err != nil {
@@ -285,24 +292,6 @@ func (s *Session) header() map[string][]string {
 		h[canonicalHeader(k)] = []string{v}
 	}
 	return h
-}
-
-// expected is the playlist's duration without the gaps, or 0 when unknown.
-func (s *Session) expected(gaps []int64) float64 {
-	if len(s.Durations) == 0 {
-		return 0
-	}
-	skip := map[int64]bool{}
-	for _, g := range gaps {
-		skip[g] = true
-	}
-	var d float64
-	for _, i := range s.Indices() {
-		if i < int64(len(s.Durations)) && !skip[i] {
-			d += s.Durations[i]
-		}
-	}
-	return d
 }
 
 func resolvePlaylist(ctx context.Context, s *Session, f *fetcher, variant string) error {
@@ -396,4 +385,22 @@ func removePartials(dir string) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// mergeFiles merges finished segment files in one go.
+func mergeFiles(ctx context.Context, paths []string, o merge.Options, gaps bool) (*merge.Result, error) {
+	m, err := merge.Start(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if gaps {
+		m.AllowGaps()
+	}
+	for _, p := range paths {
+		if err := m.Append(p); err != nil {
+			m.Abort()
+			return nil, err
+		}
+	}
+	return m.Finish()
 }

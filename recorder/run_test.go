@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -278,7 +279,10 @@ func TestRunPausesOnExpiredToken(t *testing.T) {
 func TestRunRefusesHoles(t *testing.T) {
 	fx := newFixture(t, testorigin.Options{})
 	s := fx.session(t, true)
-	s.Last++ // one index past the end: always 404
+	const hole = 4
+	for i := 0; i < 40; i++ {
+		fx.origin.Inject(fmt.Sprintf("seg_%05d.ts", hole), testorigin.Fault500)
+	}
 	o := fastOpts()
 	o.Attempts = 2
 	_, err := Run(context.Background(), s, o, MergeOptions{})
@@ -286,23 +290,36 @@ func TestRunRefusesHoles(t *testing.T) {
 	if !errors.As(err, &ie) {
 		t.Fatalf("Run: %v, want *IncompleteError", err)
 	}
-	if got := ie.Indices(); len(got) != 1 || got[0] != s.Last {
-		t.Fatalf("missing %v, want [%d]", got, s.Last)
+	if got := ie.Indices(); len(got) != 1 || got[0] != hole {
+		t.Fatalf("missing %v, want [%d]", got, hole)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("seg_%05d.ts", hole)) || !strings.Contains(err.Error(), "500") {
+		t.Errorf("error %q does not name the URL and the status", err)
 	}
 	if _, err := os.Stat(s.Target); !os.IsNotExist(err) {
 		t.Fatalf("an output was written despite the hole: %v", err)
 	}
 	if s.State != StateIncomplete || len(s.Missing) != 1 {
-		t.Errorf("saved state %q missing %v, want incomplete [%d]", s.State, s.Missing, s.Last)
+		t.Errorf("saved state %q missing %v, want incomplete [%d]", s.State, s.Missing, hole)
 	}
 	res, err := Run(context.Background(), s, o, MergeOptions{AllowGaps: true})
 	if err != nil {
 		t.Fatalf("Run with AllowGaps: %v", err)
 	}
-	if len(res.Gaps) != 1 || res.Gaps[0] != s.Last {
-		t.Errorf("gaps %v, want [%d]", res.Gaps, s.Last)
+	if len(res.Gaps) != 1 || res.Gaps[0] != hole {
+		t.Errorf("gaps %v, want [%d]", res.Gaps, hole)
 	}
-	fx.checkOutput(t, res.Output)
+	v, a, err := testmedia.CountPackets(context.Background(), res.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, sa, err := testmedia.CountPackets(context.Background(), fx.media.Segments[hole])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != fx.media.VideoPackets-sv || a < fx.media.AudioPackets-sa-2 || a > fx.media.AudioPackets-sa+2 {
+		t.Errorf("output with a gap: video %d audio %d, want the source's minus segment %d (%d, ~%d)", v, a, hole, fx.media.VideoPackets-sv, fx.media.AudioPackets-sa)
+	}
 }
 
 // HTML with status 200 is never taken for a segment.

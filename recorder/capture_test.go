@@ -1,0 +1,169 @@
+package recorder
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
+	"github.com/streamsnatcher/streamsnatcher/proxy"
+)
+
+// browse feeds the capture what the proxy would report for the browser fetching url.
+func browse(t *testing.T, c *Capture, url string, body []byte, h map[string]string) {
+	t.Helper()
+	if resp := c.Respond(httptest.NewRequest(http.MethodGet, url, nil)); resp != nil {
+		resp.Body.Close()
+		return // answered from disk
+	}
+	req := httptest.NewRequest(http.MethodGet, url, nil)
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	ctype := "video/mp2t"
+	if filepath.Ext(req.URL.Path) == ".m3u8" {
+		ctype = "application/vnd.apple.mpegurl"
+	}
+	ex := &proxy.Exchange{Req: req, Status: http.StatusOK, RespHeader: http.Header{"Content-Type": {ctype}},
+		ContentLength: int64(len(body)), Received: time.Now()}
+	tap := c.Observe(ex)
+	if tap == nil {
+		return
+	}
+	if _, err := tap.Write(body); err != nil {
+		t.Fatalf("tap write: %v", err)
+	}
+	tap.Close(nil)
+}
+
+func waitState(t *testing.T, st *Store, id string, want string) *Session {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := st.Load(id)
+		if err == nil && s.State == want {
+			return s
+		}
+		if time.Now().After(deadline) {
+			state := ""
+			if s != nil {
+				state = s.State + " " + s.Error
+			}
+			t.Fatalf("session %s: state %q, want %q", id, state, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func onlySession(t *testing.T, st *Store) *Session {
+	t.Helper()
+	list, err := st.List()
+	if err != nil || len(list) != 1 {
+		t.Fatalf("sessions: %d (%v), want exactly 1", len(list), err)
+	}
+	return list[0]
+}
+
+// Two segments seen in the browser: the numbering is learned, their bytes are
+// kept, and only the others are fetched from the origin.
+func TestCaptureLearnsAndKeepsBrowserSegments(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts()})
+	h := fx.headers()
+	h["User-Agent"] = "TestBrowser/1"
+	h["Connection"] = "keep-alive" // hop-by-hop: never kept
+	for _, i := range []int{2, 3} {
+		browse(t, c, fx.origin.URL+filepath.Base(fx.media.Segments[i]), fx.media.Bytes(i), h)
+	}
+	s := waitState(t, fx.store, onlySession(t, fx.store).ID, StateDone)
+	c.Wait()
+	fx.checkOutput(t, s.Output)
+	for i, seg := range fx.media.Segments {
+		name := filepath.Base(seg)
+		want := 1
+		if i == 2 || i == 3 {
+			want = 0 // the browser's copies were kept
+		}
+		if got := fx.origin.Completed(name); got != want || (want == 0 && fx.origin.Hits(name) != 0) {
+			t.Errorf("%s: origin served it %d times (%d hits), want %d", name, got, fx.origin.Hits(name), want)
+		}
+	}
+	if s.Headers["User-Agent"] != "TestBrowser/1" || s.Headers["Cookie"] != testCookie {
+		t.Errorf("kept headers %v: want the browser's User-Agent and Cookie", s.Headers)
+	}
+	if _, ok := s.Headers["Connection"]; ok {
+		t.Errorf("a hop-by-hop header was kept: %v", s.Headers)
+	}
+}
+
+// A playlist seen in the browser gives the exact list; a second, unrelated
+// stream (an ad) gets its own session and is not mixed in.
+func TestCaptureSeparatesStreams(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts()})
+	pl, err := readFile(fx.media.Playlist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browse(t, c, fx.origin.URL+"index.m3u8", pl, fx.headers())
+	// An "ad" with another shape, one segment only: it stays learning, apart.
+	browse(t, c, "https://ads.example/creative/ad_0001.ts", fx.media.Bytes(0), nil)
+	// A malformed playlist and a URL without a number change nothing.
+	browse(t, c, fx.origin.URL+"broken.m3u8", []byte("#EXTM3U\n#EXTINF:abc,\nx.ts\n"), fx.headers())
+	browse(t, c, "https://cdn.example/video/intro.ts", fx.media.Bytes(0), nil)
+
+	list, _ := fx.store.List()
+	if len(list) != 2 {
+		t.Fatalf("%d sessions, want 2 (the video and the ad)", len(list))
+	}
+	var main *Session
+	for _, s := range list {
+		if s.PlaylistURL != "" {
+			main = s
+		}
+	}
+	if main == nil {
+		t.Fatal("no session from the playlist")
+	}
+	done := waitState(t, fx.store, main.ID, StateDone)
+	cancel()
+	c.Wait()
+	fx.checkOutput(t, done.Output)
+	fx.checkEachOnce(t)
+}
+
+// In watch, a token that expires mid-backfill pauses the stream; the person
+// reloads the page, the browser's fresh URL carries a new token, and the
+// backfill continues by itself.
+func TestCaptureTakesFreshToken(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	fx.origin.SetRequiredQuery("token", "old")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := fastOpts()
+	o.Concurrency = 1
+	c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: o})
+	fx.origin.ExpireAfter(2)
+	for _, i := range []int{0, 1} {
+		browse(t, c, fx.origin.URL+filepath.Base(fx.media.Segments[i])+"?token=old", fx.media.Bytes(i), fx.headers())
+	}
+	s := waitState(t, fx.store, onlySession(t, fx.store).ID, StatePaused)
+	if s.Done() >= len(fx.media.Segments) {
+		t.Fatal("nothing was left to fetch after the expiry: the test proves nothing")
+	}
+	fx.origin.SetRequiredQuery("token", "new")
+	browse(t, c, fx.origin.URL+filepath.Base(fx.media.Segments[4])+"?token=new", fx.media.Bytes(4), fx.headers())
+	s = waitState(t, fx.store, s.ID, StateDone)
+	c.Wait()
+	fx.checkOutput(t, s.Output)
+}
+
+func readFile(p string) ([]byte, error) { return os.ReadFile(p) }
