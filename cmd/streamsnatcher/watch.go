@@ -115,13 +115,21 @@ streamsnatcher: play a video for a few seconds; finished videos go to %s. Ctrl-C
 		_ = browser.Wait()
 	}
 	capt.Wait()
+	unfinished := 0
 	for _, s := range capt.Streams() {
-		fmt.Fprintf(a.stderr, "streamsnatcher: session %s: %s %d/%d segments %s\n", s.Session.ID, s.Session.State, s.Session.SegmentsDone, s.Session.SegmentsTotal, s.Session.Output)
+		fmt.Fprintf(a.stderr, "streamsnatcher: session %s: %s, %d/%d segments %s\n", s.Session.ID, s.Session.State, s.Session.SegmentsDone, s.Session.SegmentsTotal, s.Session.Output)
+		if s.Session.State != recorder.StateDone {
+			unfinished++
+		}
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	return ctx.Err()
+	fmt.Fprintln(a.stderr, "streamsnatcher: stopped")
+	if unfinished > 0 {
+		fmt.Fprintln(a.stderr, "streamsnatcher: hint: finish the others with: streamsnatcher replay SESSION-ID")
+	}
+	return nil // Ctrl-C is how watch ends
 }
 
 // ChromiumArgs are the flags that make a throwaway Chromium use the proxy and
