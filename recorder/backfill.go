@@ -195,7 +195,8 @@ func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Optio
 	var (
 		mu      sync.Mutex
 		failed  []*SegmentError
-		expired error
+		expired error // access refused: pause for new credentials
+		full    error // the disk is full: stop, nothing more can be written
 	)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -223,7 +224,7 @@ func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Optio
 				o.Progress.Done.Add(1)
 				return nil
 			}
-			if ctx.Err() != nil || errors.Is(err, ErrExpired) || errors.Is(err, ErrTooLarge) {
+			if ctx.Err() != nil || errors.Is(err, ErrExpired) || errors.Is(err, ErrTooLarge) || diskFull(err) {
 				return err
 			}
 			if a == tries {
@@ -252,6 +253,13 @@ func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Optio
 					case err == nil:
 						fd.mark(i, ready)
 					case runCtx.Err() != nil:
+					case diskFull(err):
+						mu.Lock()
+						if full == nil {
+							full = &SegmentError{Index: i, URL: s.URL(i), Err: err}
+						}
+						mu.Unlock()
+						stop()
 					case errors.Is(err, ErrExpired):
 						mu.Lock()
 						if expired == nil {
@@ -282,14 +290,19 @@ func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Optio
 	}
 
 	var todo []int64
+	o.Progress.Done.Store(0)
 	for _, i := range idx {
 		if s.Have(i) {
+			o.Progress.Done.Add(1)
 			fd.mark(i, ready)
 			continue
 		}
 		todo = append(todo, i)
 	}
 	again := pass(todo, o.Attempts, o.Concurrency)
+	if full != nil {
+		return failed, full
+	}
 	if len(again) > 0 && expired == nil && ctx.Err() == nil {
 		// A final pass over what failed, gentler: fewer at once, the same tries.
 		o.Logger.Info("final pass over failed segments", "count", len(again))

@@ -370,7 +370,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	if l == nil {
 		t, err := urltemplate.Learn([]string{u})
 		if err != nil {
-			c.log.Info("segment URL with no learnable number", "url", redactURL(u), "err", err)
+			c.log.Warn("segment URL with no learnable number: not recorded", "url", redactURL(u), "err", err)
 			return nil
 		}
 		s := &Session{Source: "watch", Page: h["Referer"], Input: u, Template: t, First: t.First, ProbeStart: true,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -12,10 +13,22 @@ import (
 	"github.com/streamsnatcher/streamsnatcher/recorder"
 )
 
+// A tracked is one line of progress: a label and its counters.
+type tracked struct {
+	label string
+	p     *recorder.Progress
+}
+
 // renderProgress draws prog on stderr until the returned stop is called: a bar
 // redrawn in place on a terminal, a plain line every few seconds otherwise,
 // nothing with --quiet.
 func (a *app) renderProgress(prog *recorder.Progress) (stop func()) {
+	return a.renderAll(func() []tracked { return []tracked{{"", prog}} })
+}
+
+// renderAll draws one line per tracked item (one bar per active stream on a
+// terminal, redrawn in place; plain lines every few seconds otherwise).
+func (a *app) renderAll(items func() []tracked) (stop func()) {
 	if a.config().Quiet {
 		return func() {}
 	}
@@ -27,6 +40,31 @@ func (a *app) renderProgress(prog *recorder.Progress) (stop func()) {
 	if tty {
 		every = 200 * time.Millisecond
 	}
+	drawn := 0
+	draw := func() {
+		list := items()
+		var b strings.Builder
+		if tty && drawn > 0 {
+			fmt.Fprintf(&b, "\x1b[%dA", drawn) // back to the first line of the last frame
+		}
+		for _, it := range list {
+			line := progressLine(it.p, tty)
+			if it.label != "" {
+				line = it.label + " " + line
+			}
+			if tty {
+				b.WriteString("\x1b[2K" + line + "\n")
+			} else {
+				b.WriteString("streamsnatcher: " + line + "\n")
+			}
+		}
+		if tty {
+			drawn = len(list)
+		}
+		if b.Len() > 0 {
+			io.WriteString(a.stderr, b.String())
+		}
+	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -37,18 +75,10 @@ func (a *app) renderProgress(prog *recorder.Progress) (stop func()) {
 		for {
 			select {
 			case <-done:
-				if tty {
-					fmt.Fprintf(a.stderr, "\r%s\n", progressLine(prog, true))
-				} else {
-					fmt.Fprintln(a.stderr, "streamsnatcher: "+progressLine(prog, false))
-				}
+				draw()
 				return
 			case <-t.C:
-				if tty {
-					fmt.Fprintf(a.stderr, "\r%s", progressLine(prog, true))
-				} else {
-					fmt.Fprintln(a.stderr, "streamsnatcher: "+progressLine(prog, false))
-				}
+				draw()
 			}
 		}
 	}()

@@ -109,7 +109,18 @@ streamsnatcher: play a video for a few seconds; finished videos go to %s. Ctrl-C
 		}
 		fmt.Fprintf(a.stderr, "streamsnatcher: launched %s with a temporary profile\n", browser.Path)
 	}
+	stopRender := a.renderAll(func() []tracked {
+		var out []tracked
+		for _, st := range capt.Streams() {
+			if st.Session.State == recorder.StateDone || st.Session.State == recorder.StateLearning {
+				continue // finished, or nothing to show yet
+			}
+			out = append(out, tracked{label: st.Session.ID, p: st.Progress})
+		}
+		return out
+	})
 	err = <-errc
+	stopRender()
 	if browser != nil && browser.Process != nil {
 		_ = browser.Process.Kill()
 		_ = browser.Wait()
