@@ -22,6 +22,9 @@ func (a *app) store() (*recorder.Store, error) {
 
 // record saves the session (when new) and runs it to the end, rendering progress.
 func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error {
+	if err := a.applyRunConfig(cmd); err != nil {
+		return err
+	}
 	st, err := a.store()
 	if err != nil {
 		return err
@@ -85,13 +88,17 @@ func joinInts(a []int64) string {
 func (a *app) replayCmd() *cobra.Command {
 	var fresh string
 	cmd := &cobra.Command{
-		Use:   "replay SESSION",
+		Use:   "replay SESSION|FILE.har",
 		Short: "Finish a saved session headlessly: fetch only what is missing, then merge",
 		Long: `Resume a session after Ctrl-C, a crash, a full disk or an expired token. SESSION is a session id
 (see 'streamsnatcher sessions') or the path of its directory. New headers, a cookie or a fresh segment URL
-(--url) replace the saved ones.`,
+(--url) replace the saved ones. A .har file (the browser DevTools' "Save all as HAR") is read instead: each
+stream it shows becomes a new session, and the segments it carries are not fetched again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isHAR(args[0]) {
+				return a.replayHAR(cmd, args[0])
+			}
 			st, err := a.store()
 			if err != nil {
 				return err

@@ -52,6 +52,7 @@ func (a *app) sessionsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	cmd.AddCommand(a.exportCmd())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "rm ID...",
 		Short: "Remove sessions and their segments (not their output files)",

@@ -44,6 +44,9 @@ for that browser only: nothing on the system changes. Ctrl-C leaves every sessio
 func (a *app) runWatch(cmd *cobra.Command, _ []string) error {
 	ctx := cmd.Context()
 	f := cmd.Flags()
+	if err := a.applyRunConfig(cmd); err != nil {
+		return err
+	}
 	ca, err := a.loadCA()
 	if err != nil {
 		return err
