@@ -204,13 +204,15 @@ func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Optio
 	attempt := func(ctx context.Context, i int64, tries int) error {
 		url := s.URL(i)
 		if o.Claim != nil {
-			arrived, release := o.Claim(ctx, i)
-			if arrived && s.Have(i) {
-				o.Progress.Done.Add(1)
-				return nil
-			}
+			_, release := o.Claim(ctx, i)
 			if release != nil {
 				defer release()
+			}
+			// Whether it waited for another copy or claimed the segment, that
+			// copy may have landed since the list of what to fetch was made.
+			if s.Have(i) {
+				o.Progress.Done.Add(1)
+				return nil
 			}
 		}
 		var err error

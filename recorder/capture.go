@@ -248,8 +248,15 @@ type fileTap struct {
 	done   func(ok bool)
 }
 
-func newFileTap(dst string, want int64, done func(bool)) *fileTap {
-	f, err := os.OpenFile(dst+".tee.partial", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// newFileTap tees into a private file in the tee/ directory beside segments/
+// (a run's start clears stray .partial files in segments/, which must not
+// take a copy still being written), renamed to dst when complete.
+func newFileTap(s *Session, dst string, want int64, done func(bool)) *fileTap {
+	dir := filepath.Join(s.Dir(), "tee")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(dst)+".*.partial")
 	if err != nil {
 		return nil
 	}
@@ -401,7 +408,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			dst := filepath.Join(s.Dir(), fmt.Sprintf("observed-%d%s", len(l.observed), s.ext()))
 			l.observed[u] = dst
 			l.reason = "waiting for a second segment to learn the numbering"
-			return newFileTap(dst, ex.ContentLength, func(bool) {})
+			return newFileTap(s, dst, ex.ContentLength, func(bool) {})
 		}
 	}
 	i, ok := s.Template.Match(u)
@@ -467,7 +474,7 @@ func (c *Capture) teeLocked(l *live, i int64, want int64) proxy.BodyTap {
 		return nil
 	}
 	f.teed = true
-	t := newFileTap(l.s.SegmentPath(i), want, func(bool) { c.land(l, i, f) })
+	t := newFileTap(l.s, l.s.SegmentPath(i), want, func(bool) { c.land(l, i, f) })
 	if t == nil {
 		l.landLocked(i, f)
 		return nil

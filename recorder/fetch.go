@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -63,6 +64,20 @@ type fetcher struct {
 	maxBytes    int64
 }
 
+// createSegmentFile opens a segment's .partial file for writing. Tests replace
+// it to inject disk errors such as ENOSPC.
+var createSegmentFile = func(name string) (io.WriteCloser, error) {
+	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+}
+
+// diskError wraps a local write failure of a segment file.
+func diskError(err error) error { return fmt.Errorf("segment file: %w", err) }
+
+// diskFull reports a full disk or quota: retrying cannot help until space is freed.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 func (f *fetcher) newRequest(ctx context.Context, url string) (*http.Request, error) {
@@ -112,9 +127,9 @@ func (f *fetcher) fetch(ctx context.Context, url, path string, sniff bool) (int6
 	defer timer.Stop()
 
 	partial := path + ".partial"
-	out, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := createSegmentFile(partial)
 	if err != nil {
-		return 0, fmt.Errorf("segment file: %w", err)
+		return 0, diskError(err)
 	}
 	ok := false
 	defer func() {
@@ -144,7 +159,7 @@ func (f *fetcher) fetch(ctx context.Context, url, path string, sniff bool) (int6
 				return 0, fmt.Errorf("%s: %w: over %d bytes", redactURL(url), ErrTooLarge, f.maxBytes)
 			}
 			if _, werr := out.Write(buf[:m]); werr != nil {
-				return 0, fmt.Errorf("segment file: %w", werr)
+				return 0, diskError(werr)
 			}
 		}
 		if rerr == io.EOF {
@@ -167,7 +182,7 @@ func (f *fetcher) fetch(ctx context.Context, url, path string, sniff bool) (int6
 		return 0, fmt.Errorf("%s: %w: empty body", redactURL(url), ErrNotMedia)
 	}
 	if err := out.Close(); err != nil {
-		return 0, fmt.Errorf("segment file: %w", err)
+		return 0, diskError(err)
 	}
 	if err := os.Rename(partial, path); err != nil {
 		return 0, fmt.Errorf("segment file: %w", err)

@@ -31,13 +31,46 @@ func Redact(raw string) string { return redactURL(raw) }
 
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.RawQuery == "" && u.User == nil {
+	if err != nil {
+		return redactUnparsed(raw)
+	}
+	if u.RawQuery == "" && u.User == nil {
 		return raw
 	}
 	if u.User != nil {
 		u.User = url.User("redacted")
 	}
-	parts := strings.Split(u.RawQuery, "&")
+	u.RawQuery = redactQuery(u.RawQuery)
+	return u.String()
+}
+
+// redactUnparsed redacts a URL that url.Parse refuses (a bad escape, say):
+// the user info and the query are found by their delimiters.
+func redactUnparsed(raw string) string {
+	rest, frag, hasFrag := strings.Cut(raw, "#")
+	base, query, hasQuery := strings.Cut(rest, "?")
+	if scheme, after, ok := strings.Cut(base, "://"); ok {
+		host, path, _ := strings.Cut(after, "/")
+		if at := strings.LastIndex(host, "@"); at >= 0 {
+			host = "redacted@" + host[at+1:]
+		}
+		base = scheme + "://" + host
+		if path != "" || strings.Contains(after, "/") {
+			base += "/" + path
+		}
+	}
+	out := base
+	if hasQuery {
+		out += "?" + redactQuery(query)
+	}
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out
+}
+
+func redactQuery(q string) string {
+	parts := strings.Split(q, "&")
 	for i, p := range parts {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || v == "" {
@@ -47,8 +80,7 @@ func redactURL(raw string) string {
 			parts[i] = k + "=REDACTED"
 		}
 	}
-	u.RawQuery = strings.Join(parts, "&")
-	return u.String()
+	return strings.Join(parts, "&")
 }
 
 func sensitiveQuery(k, v string) bool {

@@ -279,6 +279,7 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		if err := os.RemoveAll(s.SegmentDir()); err != nil {
 			o.Logger.Warn("could not remove segments", "err", err)
 		}
+		os.RemoveAll(filepath.Join(s.dir, "tee"))
 		if init != "" {
 			os.Remove(init)
 		}

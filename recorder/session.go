@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -291,9 +292,21 @@ func (s *Session) check() error {
 		return fmt.Errorf("range ends at %d but only %d segments are listed", s.Last, len(s.Segments))
 	case strings.ContainsAny(s.Ext, `/\`) || len(s.Ext) > 8:
 		return fmt.Errorf("bad extension %q", s.Ext)
+	case s.EndKnown && s.Last > math.MaxInt64-s.Step():
+		return fmt.Errorf("range ends at %d, too close to the largest index", s.Last)
+	}
+	if s.Template != nil {
+		for _, p := range s.Template.Parts {
+			if p.Field != nil && (p.Field.Width < 0 || p.Field.Width > maxFieldWidth) {
+				return fmt.Errorf("template field width %d outside 0..%d", p.Field.Width, maxFieldWidth)
+			}
+		}
 	}
 	return nil
 }
+
+// maxFieldWidth bounds a template field's zero padding (an int64 has 19 digits).
+const maxFieldWidth = 32
 
 // Summary is what `sessions --json` prints for one session.
 type Summary struct {

@@ -5,13 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 
 	"github.com/streamsnatcher/streamsnatcher/merge"
+	"github.com/streamsnatcher/streamsnatcher/playlist"
 	"github.com/streamsnatcher/streamsnatcher/recorder"
 	"github.com/streamsnatcher/streamsnatcher/urltemplate"
 )
+
+// urlInText finds URLs inside an error message.
+var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
 
 // usageError is a bad flag or argument: exit code 2.
 type usageError struct{ err error }
@@ -53,6 +58,7 @@ func (a *app) report(ctx context.Context, err error) int {
 	var ue usageError
 	var ie *recorder.IncompleteError
 	var se *sessionError
+	var pe *playlist.ParseError
 	id := "<session id>"
 	if errors.As(err, &se) {
 		id = se.id
@@ -84,12 +90,18 @@ func (a *app) report(ctx context.Context, err error) int {
 		hint = "check the URL: the origin has no such segment"
 	case errors.Is(err, recorder.ErrProbeLimit):
 		hint = "say how long it is: --count N, or --duration hh:mm:ss with --segment-seconds S"
-	case errors.Is(err, syscall.ENOSPC):
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+		// Saving the session may have failed for the same reason: keep it to one line.
+		msg = strings.ReplaceAll(msg, "\n", "; ")
 		hint = "the disk is full: free some space, then resume with: " + resume + " (nothing downloaded is lost)"
+	case errors.Is(err, recorder.ErrTooLarge):
+		hint = "a response was bigger than the size cap: the URL may point at a whole file or a web page rather than a segment"
 	case errors.Is(err, os.ErrPermission):
 		hint = "choose a writable place with -o or --data-dir"
 	case errors.Is(err, merge.ErrVerify) || strings.Contains(msg, "ffmpeg"):
 		hint = "the segments are kept; retry the merge with: " + resume + " (--debug shows ffmpeg's output)"
+	case errors.As(err, &pe):
+		hint = "the URL did not give a valid HLS playlist: open it in the browser's network tab and copy the .m3u8 request the player makes, or give a segment URL"
 	case errors.Is(err, recorder.ErrNoSession):
 		hint = "list sessions with: streamsnatcher sessions"
 	case errors.Is(err, recorder.ErrBadSession):
@@ -101,6 +113,8 @@ func (a *app) report(ctx context.Context, err error) int {
 			hint = fmt.Sprintf("retry the missing segments with: %s   (or add --allow-gaps to merge without them)", resume)
 		}
 	}
+	// Errors from parsers quote what the person typed: hide tokens and passwords in any URL.
+	msg = urlInText.ReplaceAllStringFunc(msg, recorder.Redact)
 	fmt.Fprintf(a.stderr, "streamsnatcher: error: %s\n", msg)
 	if hint != "" {
 		fmt.Fprintf(a.stderr, "streamsnatcher: hint: %s\n", hint)
