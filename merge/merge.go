@@ -1,6 +1,12 @@
 // Package merge builds one output file from ordered segment files: it streams them through ffmpeg (-c copy into
-// MP4) while they are still being downloaded, verifies the result with ffprobe, and falls back to plain byte
-// concatenation when ffmpeg is absent.
+// MP4) while they are still being downloaded, verifies the result, and falls back to plain byte concatenation
+// when ffmpeg is absent.
+//
+// Verification of MPEG-TS input costs one header-only ffprobe whatever the length: while the segments pass
+// through on their way to ffmpeg, a scanner counts the video frames and follows the timestamps (expected
+// duration, holes), and the output's frame count and duration (from the MP4 sample tables) must match. Other
+// input (fMP4, ADTS audio), or TS the scanner cannot follow, is verified by probing the first and last segments
+// and every packet timestamp of the output.
 package merge
 
 import (
@@ -24,7 +30,8 @@ import (
 var (
 	// ErrNoFFmpeg means ffmpeg or ffprobe could not be found; Concat still works. See Hint.
 	ErrNoFFmpeg = errors.New("ffmpeg not found")
-	// ErrVerify means ffmpeg succeeded but the output does not match the input (duration or readability).
+	// ErrVerify means ffmpeg succeeded but the output does not match the input: duration, video frame count,
+	// a hole in the timestamps, or readability.
 	ErrVerify = errors.New("merged output failed verification")
 	// ErrAborted is returned by Append and Finish after Abort.
 	ErrAborted = errors.New("merge aborted")
@@ -43,8 +50,8 @@ type Options struct {
 	Init            string // optional init segment (fMP4), streamed before the first segment
 	Logger          *slog.Logger
 	// ExpectedDuration in seconds is what the output must last (within max(1 s, 2 %)). 0 derives it from the
-	// timestamps of the first and last appended segments (not possible for raw ADTS audio, which has none: then
-	// only a positive duration is required).
+	// timestamps of the appended segments (not possible for raw ADTS audio, which has none: then only a
+	// positive duration is required).
 	ExpectedDuration float64
 	// FastStart moves the MP4 index to the front (-movflags +faststart), which costs a second pass over the
 	// whole output; players on local files do not need it.
@@ -117,7 +124,7 @@ type Merger struct {
 
 	mu      sync.Mutex // guards the fields below against Abort
 	cmd     *exec.Cmd
-	stdin   io.WriteCloser
+	stdin   *os.File // write end of ffmpeg's stdin pipe
 	stderr  *tailBuffer
 	done    chan struct{} // closed when ffmpeg has exited; waitErr is then set
 	waitErr error
@@ -128,8 +135,9 @@ type Merger struct {
 
 	// Owned by the Append/Finish goroutine.
 	format    string          // ffmpeg input format: mpegts, mov, aac, or "" (let ffmpeg probe)
-	heads     []string        // the first two appended paths, for deriving the expected duration
+	heads     []string        // the first two appended paths, for deriving the expected duration by probing
 	firstSpan chan spanResult // the first segment's timestamps, probed in the background
+	ts        *tsScanner      // follows MPEG-TS input; nil for other formats
 	last      string
 	segments  int
 	finished  bool
@@ -228,12 +236,17 @@ func (m *Merger) startFFmpeg(format string) error {
 	cmd.WaitDelay = 5 * time.Second
 	m.stderr = &tailBuffer{max: 4 << 10}
 	cmd.Stderr = m.stderr
-	stdin, err := cmd.StdinPipe()
+	// Our own pipe rather than cmd.StdinPipe, whose wrapper hides the *os.File: writes go straight to the fd.
+	r, stdin, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
+	cmd.Stdin = r
 	m.log.Debug("starting ffmpeg", "args", args)
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	r.Close() // ffmpeg holds the read end; ours would keep writes from failing when it exits
+	if err != nil {
+		stdin.Close()
 		return fmt.Errorf("merge: start ffmpeg: %w", err)
 	}
 	m.cmd, m.stdin, m.started = cmd, stdin, time.Now()
@@ -259,29 +272,43 @@ func (m *Merger) Append(path string) error {
 		return m.fail(fmt.Errorf("merge: segment %d: %w", m.segments, err))
 	}
 	defer f.Close()
-	if m.cmd == nil {
-		head := make([]byte, 1024)
-		n, err := io.ReadFull(f, head)
-		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-			return m.fail(fmt.Errorf("merge: segment %d %s: %w", m.segments, path, err))
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	// The bytes pass through here anyway for the scanner; a large buffer keeps the syscalls few.
+	for first := true; ; first = false {
+		n, rerr := io.ReadFull(f, buf)
+		if rerr != nil && !errors.Is(rerr, io.ErrUnexpectedEOF) && !errors.Is(rerr, io.EOF) {
+			return m.fail(fmt.Errorf("merge: segment %d %s: %w", m.segments, path, rerr))
 		}
-		format := sniff(head[:n])
-		m.log.Debug("input format", "format", format, "first", path)
-		if err := m.startFFmpeg(format); err != nil {
-			return m.fail(err)
+		if first && m.cmd == nil {
+			head := buf[:min(n, 1024)]
+			format := sniff(head)
+			m.log.Debug("input format", "format", format, "first", path)
+			if err := m.startFFmpeg(format); err != nil {
+				return m.fail(err)
+			}
+			if format == "mpegts" {
+				m.ts = newTSScanner(head)
+			}
 		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return m.fail(fmt.Errorf("merge: segment %d %s: %w", m.segments, path, err))
+		if n > 0 {
+			if m.ts != nil {
+				m.ts.segment = m.segments
+				m.ts.Write(buf[:n])
+			}
+			if _, err := m.stdin.Write(buf[:n]); err != nil {
+				return m.fail(m.failure(fmt.Errorf("segment %d %s", m.segments, path), err))
+			}
 		}
-	}
-	// stdin is an *os.File pipe and f a regular file, so io.Copy splices in the kernel: no user-space buffer.
-	if _, err := io.Copy(m.stdin, f); err != nil {
-		return m.fail(m.failure(fmt.Errorf("segment %d %s", m.segments, path), err))
+		if rerr != nil {
+			break
+		}
 	}
 	if len(m.heads) < 2 {
 		m.heads = append(m.heads, path)
 	}
-	if m.segments == 0 && m.opts.ExpectedDuration == 0 {
+	if m.segments == 0 && m.opts.ExpectedDuration == 0 && m.ts == nil {
 		m.probeFirst(path)
 	}
 	m.last = path
@@ -375,35 +402,25 @@ func (m *Merger) Finish() (*Result, error) {
 	// The checks and the fsync are independent and mostly wait on I/O: run them together.
 	t0 = time.Now()
 	var (
-		wg                           sync.WaitGroup
-		durErr, expErr, gapErr, sErr error
+		wg         sync.WaitGroup
+		vErr, sErr error
 	)
-	res.Expected = m.opts.ExpectedDuration
-	wg.Go(func() { res.Duration, gapErr, durErr = m.inspectOutput() })
-	if res.Expected == 0 {
-		wg.Go(func() { res.Expected, expErr = m.deriveExpected() })
-	}
 	wg.Go(func() { res.Bytes, sErr = syncFile(m.partial) })
+	if m.ts != nil {
+		if why := m.ts.counted(); why != nil {
+			m.log.Debug("cannot follow the MPEG-TS input; probing instead", "reason", why)
+			m.ts = nil
+		}
+	}
+	if m.ts != nil {
+		vErr = m.verifyCounted(res)
+	} else {
+		vErr = m.verifyProbed(res)
+	}
 	wg.Wait()
 	m.log.Debug("verified", "seconds", time.Since(t0).Seconds())
-
-	switch {
-	case durErr != nil:
-		return nil, fmt.Errorf("%w: %s (kept for inspection): %v", ErrVerify, m.partial, durErr)
-	case expErr != nil:
-		return nil, fmt.Errorf("%w: expected duration from the segments: %v (output kept at %s)", ErrVerify, expErr, m.partial)
-	}
-	if res.Expected == 0 {
-		m.log.Warn("cannot derive the expected duration from the segments; checking only that the output plays",
-			"format", m.format)
-	}
-	tolerance := max(1, 0.02*res.Expected)
-	if res.Duration <= 0 || (res.Expected > 0 && abs(res.Duration-res.Expected) > tolerance) {
-		return nil, fmt.Errorf("%w: %s lasts %.3fs, want %.3fs ± %.3fs (kept for inspection)",
-			ErrVerify, m.partial, res.Duration, res.Expected, tolerance)
-	}
-	if gapErr != nil && !m.allowGaps {
-		return nil, fmt.Errorf("%w: %s: %v (kept for inspection)", ErrVerify, m.partial, gapErr)
+	if vErr != nil {
+		return nil, vErr
 	}
 	if sErr != nil {
 		return nil, fmt.Errorf("merge: %w", sErr)
@@ -431,6 +448,7 @@ func (m *Merger) Abort() {
 	if cmd != nil {
 		cmd.Process.Kill()
 		<-done
+		m.stdin.Close() // an Append blocked on the pipe has already failed with EPIPE
 	}
 	os.Remove(m.partial)
 }
@@ -481,6 +499,138 @@ func isBMFFBox(typ string) bool {
 		return true
 	}
 	return false
+}
+
+// verifyCounted checks the output against what the scanner saw go in: the same number of video frames, as
+// long as the timestamps said, and (unless the caller allowed gaps) no hole in them. One ffprobe reads only
+// the output's header.
+func (m *Merger) verifyCounted(res *Result) error {
+	info, err := m.probeHeader()
+	if err != nil {
+		return fmt.Errorf("%w: %s (kept for inspection): %v", ErrVerify, m.partial, err)
+	}
+	res.Duration = info.duration
+	res.Expected = m.opts.ExpectedDuration
+	if res.Expected == 0 {
+		res.Expected = m.ts.span()
+	}
+	if err := m.checkDuration(res); err != nil {
+		return err
+	}
+	if m.ts.videoPID >= 0 {
+		// ffmpeg's stream copy drops the frames before the first key frame.
+		want := m.ts.frames - m.ts.leading
+		switch {
+		case info.videoFrames < 0:
+			return fmt.Errorf("%w: %s has no video stream, fed %d video frames (kept for inspection)",
+				ErrVerify, m.partial, want)
+		case abs(float64(info.videoFrames-want)) > 1:
+			return fmt.Errorf("%w: %s has %d video frames, fed %d: frames were lost (kept for inspection)",
+				ErrVerify, m.partial, info.videoFrames, want)
+		}
+	}
+	if m.ts.gap > 0 && !m.allowGaps {
+		kind := "video"
+		if m.ts.videoPID < 0 {
+			kind = "audio"
+		}
+		return fmt.Errorf("%w: %s: %s jumps %.3fs at %.3fs, resuming in segment %d: a segment before it is missing or corrupt (kept for inspection)",
+			ErrVerify, m.partial, kind, m.ts.gap, m.ts.gapAt, m.ts.gapSeg)
+	}
+	return nil
+}
+
+// headerInfo is what the output's header says.
+type headerInfo struct {
+	duration    float64
+	videoFrames int64 // of the first video stream; -1 if there is none
+}
+
+// probeHeader runs one ffprobe that reads the output's header only: for MP4 the durations and frame counts
+// come from the sample tables, so the cost does not grow with the length.
+func (m *Merger) probeHeader() (headerInfo, error) {
+	out, err := m.probe(nil, "-show_entries", "format=duration:stream=codec_type,nb_frames",
+		"-of", "compact", m.partial)
+	info := headerInfo{duration: -1, videoFrames: -1}
+	if err != nil {
+		return info, err
+	}
+	for line := range strings.Lines(string(out)) {
+		section, rest, _ := strings.Cut(strings.TrimSpace(line), "|")
+		var kind, frames, dur string
+		for kv := range strings.SplitSeq(rest, "|") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "codec_type":
+				kind = v
+			case "nb_frames":
+				frames = v
+			case "duration":
+				dur = v
+			}
+		}
+		switch {
+		case section == "format":
+			if d, err := strconv.ParseFloat(dur, 64); err == nil {
+				info.duration = d
+			}
+		case section == "stream" && kind == "video" && info.videoFrames < 0:
+			n, err := strconv.ParseInt(frames, 10, 64)
+			if err != nil {
+				return info, fmt.Errorf("ffprobe reports no video frame count (%q)", frames)
+			}
+			info.videoFrames = n
+		}
+	}
+	if info.duration < 0 {
+		return info, errors.New("ffprobe reports no duration")
+	}
+	return info, nil
+}
+
+// checkDuration compares res.Duration with res.Expected.
+func (m *Merger) checkDuration(res *Result) error {
+	if res.Expected == 0 {
+		m.log.Warn("cannot derive the expected duration from the segments; checking only that the output plays",
+			"format", m.format)
+	}
+	tolerance := max(1, 0.02*res.Expected)
+	if res.Duration <= 0 || (res.Expected > 0 && abs(res.Duration-res.Expected) > tolerance) {
+		return fmt.Errorf("%w: %s lasts %.3fs, want %.3fs ± %.3fs (kept for inspection)",
+			ErrVerify, m.partial, res.Duration, res.Expected, tolerance)
+	}
+	return nil
+}
+
+// verifyProbed is the check for input the scanner cannot follow: the expected duration from ffprobe on the
+// first and last segments, and a scan of every packet timestamp of the output for holes. Its cost grows with
+// the output's length.
+func (m *Merger) verifyProbed(res *Result) error {
+	if res.Expected = m.opts.ExpectedDuration; res.Expected == 0 && m.firstSpan == nil {
+		m.probeFirst(m.heads[0])
+	}
+	var (
+		wg                     sync.WaitGroup
+		durErr, expErr, gapErr error
+	)
+	wg.Go(func() { res.Duration, gapErr, durErr = m.inspectOutput() })
+	if res.Expected == 0 {
+		wg.Go(func() { res.Expected, expErr = m.deriveExpected() })
+	}
+	wg.Wait()
+	switch {
+	case durErr != nil:
+		return fmt.Errorf("%w: %s (kept for inspection): %v", ErrVerify, m.partial, durErr)
+	case expErr != nil:
+		return fmt.Errorf("%w: expected duration from the segments: %v (output kept at %s)", ErrVerify, expErr, m.partial)
+	}
+	if err := m.checkDuration(res); err != nil {
+		return err
+	}
+	if gapErr != nil && !m.allowGaps {
+		return fmt.Errorf("%w: %s: %v (kept for inspection)", ErrVerify, m.partial, gapErr)
+	}
+	return nil
 }
 
 // inspectOutput returns the partial output's duration and, as gapErr, the first hole in the timestamps of its
@@ -703,6 +853,9 @@ func appendFile(dst *os.File, path string) error {
 	_, err = io.Copy(dst, f) // copy_file_range between regular files
 	return err
 }
+
+// copyBufs holds the buffers Append streams segments through.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 512<<10); return &b }}
 
 func syncFile(path string) (size int64, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
