@@ -233,6 +233,7 @@ func (m *Merger) startFFmpeg(format string) error {
 	args = append(args, "-f", "mp4", m.partial)
 
 	cmd := exec.CommandContext(m.ctx, m.ffmpeg, args...)
+	dieWithParent(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	m.stderr = &tailBuffer{max: 4 << 10}
 	cmd.Stderr = m.stderr
