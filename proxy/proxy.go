@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -287,6 +288,15 @@ func (p *Proxy) isSelf(hostport, def string) bool {
 // serveHTTP routes a request that arrived on the proxy port: proxy requests (CONNECT or absolute-form) go to
 // goproxy, direct requests to the local pages.
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodConnect && r.URL.IsAbs() && r.URL.Scheme == "http" && p.isSelf(r.URL.Host, "80") {
+		// A browser that proxies everything asks the proxy for its own pages in absolute form:
+		// serve them here rather than forward the request to ourselves. The local Host check still applies.
+		r.Host = r.URL.Host
+		r.URL = &url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+		r.RequestURI = r.URL.RequestURI()
+		p.local.ServeHTTP(w, r)
+		return
+	}
 	if r.Method == http.MethodConnect || r.URL.IsAbs() {
 		p.gp.ServeHTTP(w, r)
 		return

@@ -415,20 +415,33 @@ func TestLocalPages(t *testing.T) {
 	})
 }
 
-func TestLoopRefused(t *testing.T) {
+// A browser that sends everything through the proxy (Chromium with
+// --proxy-bypass-list=<-loopback>, as watch --browser starts it) still reaches
+// the proxy's own pages: a plain-HTTP request for the proxy itself is served
+// locally, not forwarded to itself. A CONNECT to itself is a loop: refused.
+func TestSelfRequestsServedLocallyAndLoopRefused(t *testing.T) {
 	ca := newTestCA(t)
-	p := startProxy(t, Options{CA: ca})
+	p := startProxy(t, Options{CA: ca, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "dashboard "+r.URL.Path)
+	})})
 	_, port, _ := net.SplitHostPort(p.Addr())
 	client := proxyClient(p, caPool(ca))
-	for _, u := range []string{"http://" + p.Addr() + "/ca.pem", "http://localhost:" + port + "/"} {
+	for u, want := range map[string]string{
+		"http://" + p.Addr() + "/ca.pem":      "-----BEGIN CERTIFICATE-----",
+		"http://localhost:" + port + "/x?y=1": "dashboard /x",
+	} {
 		resp, err := client.Get(u)
 		if err != nil {
 			t.Fatalf("GET %s through the proxy: %v", u, err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusLoopDetected {
-			t.Errorf("GET %s through the proxy: status %d, want 508", u, resp.StatusCode)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), want) {
+			t.Errorf("GET %s through the proxy: status %d body %.40q, want 200 %q", u, resp.StatusCode, body, want)
 		}
+	}
+	if got := p.Stats().Requests; got != 0 {
+		t.Errorf("%d requests forwarded, want 0: the proxy's own pages must not be proxied", got)
 	}
 	_, err := client.Get("https://localhost:" + port + "/")
 	if err == nil || !strings.Contains(err.Error(), "Loop Detected") {

@@ -1,29 +1,92 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"path/filepath"
+	"strings"
 
+	"github.com/streamsnatcher/streamsnatcher/certs"
+	"github.com/streamsnatcher/streamsnatcher/dashboard"
 	"github.com/streamsnatcher/streamsnatcher/recorder"
 )
 
-// dashboard serves the proxy's own pages: for now a JSON status of the streams.
+// dashboard serves the proxy's own pages: the live dashboard over the capture.
 func (a *app) dashboard(c *recorder.Capture) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/streams", func(w http.ResponseWriter, r *http.Request) {
-		type row struct {
-			recorder.Summary
-			Template string            `json:"template"`
-			Headers  map[string]string `json:"headers"`
-			Reason   string            `json:"reason,omitempty"`
-			Bytes    int64             `json:"bytes"`
+	b := &dashBackend{a: a, c: c}
+	if ca, err := a.loadCA(); err == nil { // watch loaded it a moment ago: the same files
+		b.ca = dashboard.CAInfo{PEM: ca.CertPEM(), SPKI: ca.SPKIHash(), TrustSteps: certs.TrustInstructions(ca)}
+	}
+	b.outDir = a.v.GetString("out-dir")
+	if abs, err := filepath.Abs(b.outDir); err == nil {
+		b.outDir = abs
+	}
+	return dashboard.New(dashboard.Options{Backend: b, Logger: a.log,
+		ChromiumArgs: func(addr string) []string {
+			// Shown as a shell command: quoted, with a fresh profile directory.
+			args := ChromiumArgs(addr, b.ca.SPKI, "\x00")
+			for i, arg := range args {
+				if strings.Contains(arg, "\x00") {
+					args[i] = strings.ReplaceAll(arg, "\x00", `"$(mktemp -d)"`)
+				} else if strings.Trim(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:@,") != "" {
+					args[i] = "'" + strings.ReplaceAll(arg, "'", `'\''`) + "'"
+				}
+			}
+			return args
+		}})
+}
+
+// dashBackend is what the dashboard drives: the capture of `watch`.
+type dashBackend struct {
+	a      *app
+	c      *recorder.Capture
+	ca     dashboard.CAInfo
+	outDir string
+}
+
+func (b *dashBackend) Streams() []recorder.StreamStatus { return b.c.Streams() }
+func (b *dashBackend) Act(id, action string) error      { return b.c.Act(id, action) }
+func (b *dashBackend) CA() dashboard.CAInfo             { return b.ca }
+
+// StartGet builds a session as `get` does from the dashboard's form and lets the capture run it; the video goes
+// to watch's --out-dir.
+func (b *dashBackend) StartGet(f dashboard.GetForm) (string, error) {
+	o := getOptions{pad: f.Pad, count: f.Count, duration: f.Duration, segmentSeconds: f.SegmentSeconds}
+	s, err := o.session([]string{f.URL})
+	if err != nil {
+		return "", withHint(err)
+	}
+	s.Headers = map[string]string{"User-Agent": defaultUserAgent}
+	if f.Referer != "" {
+		if strings.ContainsAny(f.Referer, "\r\n") || checkURL(f.Referer) != nil {
+			return "", errors.New("referer: give the address of the page the video plays on (http or https)")
 		}
-		var rows []row
-		for _, s := range c.Streams() {
-			rows = append(rows, row{Summary: s.Session, Template: s.Template, Headers: s.Headers, Reason: s.Reason, Bytes: s.Progress.Bytes.Load()})
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(rows)
-	})
-	return mux
+		s.Headers["Referer"] = f.Referer
+		s.Page = f.Referer
+	}
+	st, err := b.a.store()
+	if err != nil {
+		return "", err
+	}
+	if err := st.Create(s); err != nil {
+		return "", err
+	}
+	s.Target = filepath.Join(b.outDir, strings.TrimSuffix(derivedName(f.URL), ".mp4")+"-"+s.ID+".mp4")
+	if err := s.Save(); err != nil {
+		return "", err
+	}
+	if err := b.c.Add(s); err != nil {
+		return "", fmt.Errorf("session %s: %w", s.ID, err)
+	}
+	return s.ID, nil
+}
+
+// withHint puts a hinted error's advice into its message: the dashboard shows one line.
+func withHint(err error) error {
+	var he *hintedError
+	if errors.As(err, &he) {
+		return fmt.Errorf("%w (%s)", err, he.hint)
+	}
+	return err
 }
