@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -59,12 +60,13 @@ type live struct {
 	again    bool // new credentials arrived while running or paused: run again
 	reason   string
 	// Credentials observed while a run uses the session, applied before the next run.
-	pendingHeaders map[string]string
-	pendingURL     string
-	allowGaps      bool               // the person allowed a merge with holes
-	userPaused     bool               // the person paused it: no automatic restarts
-	cancel         context.CancelFunc // stops the run in progress
-	deleted        bool
+	pendingHeaders  map[string]string
+	pendingURL      string
+	pendingSegments []string           // a reloaded playlist's segment URLs (fresh tokens)
+	allowGaps       bool               // the person allowed a merge with holes
+	userPaused      bool               // the person paused it: no automatic restarts
+	cancel          context.CancelFunc // stops the run in progress
+	deleted         bool
 }
 
 // CaptureOptions configure a Capture.
@@ -310,12 +312,17 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key := stripQuery(u)
-	if _, ok := c.byList[key]; ok {
-		return
-	}
 	s := &Session{Source: "watch", Page: h["Referer"], Input: u, Headers: h}
 	if err := s.useMedia(pl.Media, u); err != nil {
 		c.log.Warn("playlist not usable", "url", redactURL(u), "err", err)
+		return
+	}
+	if l, ok := c.byList[key]; ok {
+		// The page was reloaded: the same list, perhaps with fresh tokens in its URLs.
+		if len(s.Segments) == len(l.s.Segments) && !slices.Equal(s.Segments, l.s.Segments) {
+			l.pendingSegments = s.Segments
+		}
+		c.refreshLocked(l, h, "")
 		return
 	}
 	if !pl.Media.EndList {
@@ -485,7 +492,7 @@ func (c *Capture) teeLocked(l *live, i int64, want int64) proxy.BodyTap {
 // refreshLocked takes fresh credentials from a new observation: headers, and
 // a new token when fresh is a URL of the same stream with a different query.
 func (c *Capture) refreshLocked(l *live, h map[string]string, fresh string) {
-	changed := fresh != ""
+	changed := fresh != "" || l.pendingSegments != nil
 	for k, v := range h {
 		if l.s.Headers[k] != v {
 			changed = true
@@ -527,7 +534,11 @@ func (c *Capture) applyPendingLocked(l *live) {
 			c.log.Info("fresh token taken from the browser", "session", l.s.ID)
 		}
 	}
-	l.pendingHeaders, l.pendingURL = nil, ""
+	if l.pendingSegments != nil && len(l.pendingSegments) == len(l.s.Segments) {
+		l.s.Segments = l.pendingSegments
+		c.log.Info("fresh segment URLs taken from the reloaded playlist", "session", l.s.ID)
+	}
+	l.pendingHeaders, l.pendingURL, l.pendingSegments = nil, "", nil
 	_ = l.s.Save()
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -167,3 +168,34 @@ func TestCaptureTakesFreshToken(t *testing.T) {
 }
 
 func readFile(p string) ([]byte, error) { return os.ReadFile(p) }
+
+// The same for a stream known by its playlist: the reloaded page's playlist
+// carries segment URLs with a new token, which replace the expired ones.
+func TestCaptureTakesReloadedPlaylist(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	fx.origin.SetRequiredQuery("token", "old")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := fastOpts()
+	o.Concurrency = 1
+	c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: o})
+	pl, err := os.ReadFile(fx.media.Playlist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokened := func(tok string) []byte {
+		return regexp.MustCompile(`(?m)^(seg_\d+\.ts)$`).ReplaceAll(pl, []byte("${1}?token="+tok))
+	}
+	fx.origin.ExpireAfter(3)
+	browse(t, c, fx.origin.URL+"index.m3u8?token=old", tokened("old"), fx.headers())
+	s := waitState(t, fx.store, onlySession(t, fx.store).ID, StatePaused)
+	if s.Done() >= len(fx.media.Segments) {
+		t.Fatal("nothing was left to fetch after the expiry: the test proves nothing")
+	}
+	fx.origin.SetRequiredQuery("token", "new")
+	browse(t, c, fx.origin.URL+"index.m3u8?token=new", tokened("new"), fx.headers())
+	s = waitState(t, fx.store, s.ID, StateDone)
+	c.Wait()
+	fx.checkOutput(t, s.Output)
+	fx.checkEachOnce(t)
+}
