@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +17,6 @@ import (
 	"github.com/streamsnatcher/streamsnatcher/dashboard"
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
 	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
-	"github.com/streamsnatcher/streamsnatcher/proxy"
 	"github.com/streamsnatcher/streamsnatcher/recorder"
 	"github.com/streamsnatcher/streamsnatcher/urltemplate"
 )
@@ -62,68 +58,21 @@ func (b *dashBackend) StartGet(f dashboard.GetForm) (string, error) {
 // `get` whose session appears, and both end with a download link that serves
 // the merged video.
 func TestChromiumDashboard(t *testing.T) {
-	bin := chromium(t)
 	media := testmedia.ForTest(t, testmedia.Spec{Seconds: 120, SegmentSeconds: 2, Width: 320, Height: 180, FPS: 25})
 	// Throttled: the backfill of 60 segments of ~200 kB takes several seconds.
-	origin := testorigin.Start(t, testorigin.Options{Dir: media.Dir, Prefix: "/v/abc/", TLS: true,
-		RequireReferer: "https://" + site + "/watch", PagePath: "/watch", PageHTML: page, ConnRate: 300_000})
-	originAddr := must(url.Parse(origin.Root)).Host
-
-	ca, err := certs.LoadOrCreate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := recorder.NewStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	outDir := t.TempDir()
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if host, _, _ := net.SplitHostPort(addr); host == site {
-			addr = originAddr
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
-	client := recorder.NewClient(&http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: origin.CertPool()}}, 4)
-	capt := recorder.NewCapture(ctx, st, recorder.CaptureOptions{OutDir: outDir,
-		Run: recorder.Options{Client: client, Concurrency: 4, Backoff: 10 * time.Millisecond}})
-	defer capt.Wait()
-	dash := dashboard.New(dashboard.Options{Backend: &dashBackend{capt: capt, ca: ca, outDir: outDir}})
-	px, err := proxy.New(proxy.Options{Listen: "127.0.0.1:0", CA: ca, UpstreamCAs: origin.CertPool(), Observer: capt,
-		DialContext: dial, Handler: dash})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- px.Serve(ctx, ln) }()
-	defer func() { cancel(); <-served }()
-	dashURL := "http://" + ln.Addr().String() + "/"
+	r := newRig(t, rigOptions{concurrency: 4,
+		origin: testorigin.Options{Dir: media.Dir, Prefix: "/v/abc/",
+			RequireReferer: "https://" + site + "/watch", PagePath: "/watch", PageHTML: page, ConnRate: 300_000},
+		handler: func(r *rig) http.Handler {
+			return dashboard.New(dashboard.Options{Backend: &dashBackend{capt: r.capt, ca: r.ca, outDir: r.outDir}})
+		},
+	})
+	st := r.store
+	dashURL := "http://" + r.addr + "/"
 
 	// Loopback is not proxied here (Chromium's default), so the dashboard is a direct request to the proxy's
-	// own address. watch --browser's "<-loopback>" would send it through the proxy instead.
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin), chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 800),
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.ProxyServer("http://" + ln.Addr().String()),
-		chromedp.Flag("proxy-bypass-list", "*.google.com;*.googleapis.com;*.gstatic.com"),
-		chromedp.Flag("ignore-certificate-errors-spki-list", ca.SPKIHash()),
-	}
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	vctx, vcancel := chromedp.NewContext(actx)
-	defer vcancel()
-	vctx, vtimeout := context.WithTimeout(vctx, 120*time.Second)
-	defer vtimeout()
+	// own address; with watch --browser's "<-loopback>" the proxy serves it locally too (tested in proxy/).
+	vctx, _ := r.browser(t, "*.google.com;*.googleapis.com;*.gstatic.com", chromedp.WindowSize(1280, 800))
 
 	// Tab 1 plays the video through the proxy: the capture starts.
 	if _, err := chromedp.Run(vctx, chromedp.Navigate("https://"+site+"/watch")); err != nil {

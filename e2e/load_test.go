@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -17,10 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamsnatcher/streamsnatcher/certs"
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
 	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
-	"github.com/streamsnatcher/streamsnatcher/proxy"
 	"github.com/streamsnatcher/streamsnatcher/recorder"
 	"github.com/streamsnatcher/streamsnatcher/urltemplate"
 )
@@ -36,43 +33,10 @@ func TestLoad(t *testing.T) {
 		clients, perClient = 16, 3
 	}
 	media := testmedia.ForTest(t, testmedia.Spec{Seconds: 40, SegmentSeconds: 1, Width: 160, Height: 90, FPS: 25, SampleRate: 22050})
-	origin := testorigin.Start(t, testorigin.Options{Dir: media.Dir, Prefix: "/v/abc/", TLS: true, TTFB: 5 * time.Millisecond})
-	originAddr := must(url.Parse(origin.Root)).Host
 	hosts := []string{"a.example.com", "b.example.com", "c.example.com"} // httptest's certificate covers *.example.com
-
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, _ := net.SplitHostPort(addr)
-		for _, h := range append(hosts, site) {
-			if host == h {
-				addr = originAddr
-			}
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
-	ca, err := certs.LoadOrCreate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := recorder.NewStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	client := recorder.NewClient(&http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: origin.CertPool()}}, 8)
-	capt := recorder.NewCapture(ctx, st, recorder.CaptureOptions{OutDir: t.TempDir(),
-		Run: recorder.Options{Client: client, Concurrency: 8, Backoff: 10 * time.Millisecond}})
-	px, err := proxy.New(proxy.Options{Listen: "127.0.0.1:0", CA: ca, UpstreamCAs: origin.CertPool(), Observer: capt, DialContext: dial})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- px.Serve(ctx, ln) }()
+	r := newRig(t, rigOptions{concurrency: 8, hosts: hosts,
+		origin: testorigin.Options{Dir: media.Dir, Prefix: "/v/abc/", TTFB: 5 * time.Millisecond}})
+	ca, st, capt, px := r.ca, r.store, r.capt, r.px
 
 	// The heap, sampled while everything runs.
 	var peak atomic.Uint64
@@ -110,7 +74,7 @@ func TestLoad(t *testing.T) {
 	// The clients: each its own transport, so its own CONNECT tunnel per host.
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert())
-	proxyURL := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	proxyURL := &url.URL{Scheme: "http", Host: r.addr}
 	var wg sync.WaitGroup
 	var ok, bad atomic.Int64
 	errs := make(chan error, clients*perClient)
@@ -145,9 +109,6 @@ func TestLoad(t *testing.T) {
 	elapsed := time.Since(start)
 	close(stopSample)
 	<-sampled
-	cancel()
-	capt.Wait()
-	<-served
 
 	if done.State != recorder.StateDone {
 		t.Fatalf("capture session %s: state %q (%s), want done", done.ID, done.State, done.Error)

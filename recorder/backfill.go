@@ -105,6 +105,8 @@ func reason(err error) string {
 	switch {
 	case errors.As(err, &se):
 		return fmt.Sprint(se.Code)
+	case errors.Is(err, ErrDecrypt):
+		return "cannot decrypt"
 	case errors.Is(err, ErrNotMedia):
 		return "not media"
 	case errors.Is(err, ErrTruncated):
@@ -215,18 +217,26 @@ func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Optio
 				return nil
 			}
 		}
+		var dec *decryption
+		if f.block != nil {
+			iv, err := s.IV(i)
+			if err != nil {
+				return fmt.Errorf("%s: %w: %w", redactURL(url), ErrDecrypt, err)
+			}
+			dec = &decryption{block: f.block, iv: iv}
+		}
 		var err error
 		for a := 1; a <= tries; a++ {
 			o.Progress.Attempts.Add(1)
 			var n int64
-			n, err = f.fetch(ctx, url, s.SegmentPath(i), s.Key == nil)
+			n, err = f.fetchTo(ctx, url, s.SegmentPath(i), true, dec)
 			if err == nil {
 				o.Progress.Bytes.Add(n)
 				o.Progress.Fetched.Add(1)
 				o.Progress.Done.Add(1)
 				return nil
 			}
-			if ctx.Err() != nil || errors.Is(err, ErrExpired) || errors.Is(err, ErrTooLarge) || diskFull(err) {
+			if ctx.Err() != nil || errors.Is(err, ErrExpired) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrDecrypt) || diskFull(err) {
 				return err
 			}
 			if a == tries {

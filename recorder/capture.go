@@ -40,6 +40,7 @@ type Capture struct {
 	byShape  map[string]*live
 	bySegURL map[string]segRef // playlist streams: segment URL (no query) → stream and index
 	byList   map[string]*live  // playlist URL (no query) → stream
+	byKey    map[string]*live  // encrypted playlist streams: key URI → stream
 	wg       sync.WaitGroup
 }
 
@@ -84,7 +85,8 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Capture{store: store, outDir: o.OutDir, opts: o.Run, mopts: o.Merge, log: log, ctx: ctx,
-		byShape: map[string]*live{}, bySegURL: map[string]segRef{}, byList: map[string]*live{}}
+		byShape: map[string]*live{}, bySegURL: map[string]segRef{}, byList: map[string]*live{},
+		byKey: map[string]*live{}}
 }
 
 // Wait blocks until every background backfill and merge has returned.
@@ -197,7 +199,7 @@ func (c *Capture) Observe(ex *proxy.Exchange) proxy.BodyTap {
 	}
 	k := classify(ex)
 	if k == kindOther {
-		return nil
+		return c.onKey(ex)
 	}
 	if ex.Status == http.StatusUnauthorized || ex.Status == http.StatusForbidden {
 		c.log.Info("the origin refused the browser", "url", redactURL(ex.Req.URL.String()), "status", ex.Status)
@@ -337,8 +339,38 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 	for i, su := range s.Segments {
 		c.bySegURL[stripQuery(su)] = segRef{l, int64(i)}
 	}
+	if s.Key != nil {
+		c.byKey[s.Key.URI] = l
+	}
 	l.reason = ""
 	c.startLocked(l)
+}
+
+// onKey keeps the AES-128 key the browser fetched for an encrypted playlist
+// stream, so the backfill need not fetch it again; its request's headers are
+// fresh credentials like any other.
+func (c *Capture) onKey(ex *proxy.Exchange) proxy.BodyTap {
+	u := ex.Req.URL.String()
+	c.mu.Lock()
+	l := c.byKey[u]
+	c.mu.Unlock()
+	if l == nil || ex.Status != http.StatusOK {
+		return nil
+	}
+	h := keptHeaders(ex.Req.Header)
+	return &bufTap{max: keySize, done: func(b []byte) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if l.deleted || l.s.Key == nil || l.s.Key.URI != u {
+			return
+		}
+		if len(b) == keySize && !fileExists(l.s.KeyPath()) {
+			if err := l.s.saveKey(b); err != nil {
+				c.log.Warn("could not keep the key", "session", l.s.ID, "err", err)
+			}
+		}
+		c.refreshLocked(l, h, "")
+	}}
 }
 
 func (c *Capture) newLive(s *Session, shape string) (*live, error) {
@@ -467,9 +499,10 @@ func (c *Capture) land(l *live, i int64, f *flight) {
 }
 
 // teeLocked saves the browser's copy of segment i, unless it is already on
-// disk or the backfill is fetching it.
+// disk or the backfill is fetching it. Encrypted streams are not tee'd: the
+// backfill fetches and decrypts every segment itself.
 func (c *Capture) teeLocked(l *live, i int64, want int64) proxy.BodyTap {
-	if l.s.Have(i) {
+	if l.s.Key != nil || l.s.Have(i) {
 		return nil
 	}
 	f := l.inflight[i]
@@ -631,6 +664,8 @@ func (c *Capture) claim(ctx context.Context, l *live, i int64) (bool, func()) {
 
 // Respond answers the browser from disk when a segment it asks for is already
 // complete (fetched by the backfill), so the origin serves each segment once.
+// Segments of encrypted streams are kept decrypted, which is not what the
+// browser expects: those requests always go to the origin.
 // It implements proxy.Responder.
 func (c *Capture) Respond(req *http.Request) *http.Response {
 	if req.Method != http.MethodGet {
@@ -650,7 +685,7 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 			l, i = sl, idx
 		}
 	}
-	if l == nil {
+	if l == nil || l.s.Key != nil {
 		c.mu.Unlock()
 		return nil
 	}
@@ -767,6 +802,11 @@ func (c *Capture) Act(id, action string) error {
 		for k, v := range c.bySegURL {
 			if v.l == l {
 				delete(c.bySegURL, k)
+			}
+		}
+		for k, v := range c.byKey {
+			if v == l {
+				delete(c.byKey, k)
 			}
 		}
 		kept := c.streams[:0]

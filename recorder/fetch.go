@@ -3,6 +3,7 @@ package recorder
 import (
 	"bytes"
 	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,7 @@ type fetcher struct {
 	headers     http.Header
 	idleTimeout time.Duration
 	maxBytes    int64
+	block       cipher.Block // the session's AES-128 key; nil when segments are clear
 }
 
 // createSegmentFile opens a segment's .partial file for writing. Tests replace
@@ -92,9 +94,21 @@ func (f *fetcher) newRequest(ctx context.Context, url string) (*http.Request, er
 }
 
 // fetch downloads url into path (via path.partial) and returns the bytes
-// written. A body that is not media, short, stalled or too large is an error
+// received. A body that is not media, short, stalled or too large is an error
 // and leaves nothing at path.
 func (f *fetcher) fetch(ctx context.Context, url, path string, sniff bool) (int64, error) {
+	return f.fetchTo(ctx, url, path, sniff, nil)
+}
+
+// A decryption is the AES-128 key and IV of one segment.
+type decryption struct {
+	block cipher.Block
+	iv    [keySize]byte
+}
+
+// fetchTo is fetch that, given dec, decrypts the body as it streams to disk;
+// then the decrypted bytes are sniffed, and a failure wraps ErrDecrypt.
+func (f *fetcher) fetchTo(ctx context.Context, url, path string, sniff bool, dec *decryption) (int64, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := f.newRequest(ctx, url)
@@ -139,27 +153,46 @@ func (f *fetcher) fetch(ctx context.Context, url, path string, sniff bool) (int6
 		}
 	}()
 
+	// body → [decrypt] → [sniff] → file
+	var w io.Writer = out
+	var sw *sniffWriter
+	if sniff || dec != nil {
+		sw = &sniffWriter{w: out}
+		w = sw
+	}
+	var dw *decryptWriter
+	if dec != nil {
+		dw = newDecryptWriter(w, dec.block, dec.iv)
+		w = dw
+	}
+	// writeErr names why a write failed: not media (after decryption, a wrong
+	// key), or the disk.
+	writeErr := func(werr error) error {
+		switch {
+		case sw != nil && sw.bad != nil && dec != nil:
+			return fmt.Errorf("%s: %w: %w", redactURL(url), ErrDecrypt, sw.bad)
+		case sw != nil && sw.bad != nil:
+			return fmt.Errorf("%s: %w", redactURL(url), sw.bad)
+		case errors.Is(werr, ErrDecrypt):
+			return fmt.Errorf("%s: %w", redactURL(url), werr)
+		}
+		return diskError(werr)
+	}
+
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	var n int64
-	first := true
 	for {
 		m, rerr := resp.Body.Read(buf)
 		if m > 0 {
 			timer.Reset(idle)
-			if first && sniff {
-				first = false
-				if err := sniffMedia(buf[:m]); err != nil {
-					return 0, fmt.Errorf("%s: %w", redactURL(url), err)
-				}
-			}
 			n += int64(m)
 			if f.maxBytes > 0 && n > f.maxBytes {
 				return 0, fmt.Errorf("%s: %w: over %d bytes", redactURL(url), ErrTooLarge, f.maxBytes)
 			}
-			if _, werr := out.Write(buf[:m]); werr != nil {
-				return 0, diskError(werr)
+			if _, werr := w.Write(buf[:m]); werr != nil {
+				return 0, writeErr(werr)
 			}
 		}
 		if rerr == io.EOF {
@@ -180,6 +213,11 @@ func (f *fetcher) fetch(ctx context.Context, url, path string, sniff bool) (int6
 	}
 	if n == 0 {
 		return 0, fmt.Errorf("%s: %w: empty body", redactURL(url), ErrNotMedia)
+	}
+	if dw != nil {
+		if err := dw.Close(); err != nil {
+			return 0, writeErr(err)
+		}
 	}
 	if err := out.Close(); err != nil {
 		return 0, diskError(err)

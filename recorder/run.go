@@ -153,6 +153,11 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	if target == "" {
 		target = filepath.Join(s.dir, "output.mp4")
 	}
+	block, err := loadKey(ctx, s, f)
+	if err != nil {
+		return fail(StateFailed, err)
+	}
+	f.block = block
 	init := ""
 	if s.InitURL != "" {
 		init = filepath.Join(s.dir, "init"+filepath.Ext(urlPath(s.InitURL)))
@@ -330,14 +335,15 @@ func (s *Session) useMedia(md *playlist.Media, u string) error {
 	if len(md.Segments) == 0 {
 		return fmt.Errorf("playlist %s: no segments", redactURL(u))
 	}
+	key, ivs, err := playlistKey(md)
+	if err != nil {
+		return fmt.Errorf("playlist %s: %w", redactURL(u), err)
+	}
 	s.Segments = s.Segments[:0]
 	s.Durations = s.Durations[:0]
 	for _, seg := range md.Segments {
 		if seg.ByteRange != nil {
 			return fmt.Errorf("playlist %s: byte-range segments are not supported yet", redactURL(u))
-		}
-		if seg.Key != nil && !strings.EqualFold(seg.Key.Method, "NONE") {
-			return fmt.Errorf("playlist %s: encrypted segments (%s) are not supported yet", redactURL(u), seg.Key.Method)
 		}
 		s.Segments = append(s.Segments, seg.URI)
 		s.Durations = append(s.Durations, seg.Duration)
@@ -345,11 +351,59 @@ func (s *Session) useMedia(md *playlist.Media, u string) error {
 	if md.Map != nil {
 		s.InitURL = md.Map.URI
 	}
+	s.Key, s.IVs, s.MediaSequence = key, ivs, md.Segments[0].Sequence
 	s.Ext = segmentExt(s.Segments[0])
 	s.Template = nil
 	s.First, s.Last, s.EndKnown = 0, int64(len(s.Segments)-1), true
 	s.PlaylistURL = u
 	return nil
+}
+
+// playlistKey returns the one AES-128 key of an encrypted media playlist, and
+// each segment's explicit IV when they differ ("" where a segment has none).
+// It returns nil for a clear playlist and refuses what cannot be recorded:
+// SAMPLE-AES (and any other method), keys that change between segments, a mix
+// of clear and encrypted segments, encrypted fMP4.
+func playlistKey(md *playlist.Media) (*Key, []string, error) {
+	first := md.Segments[0].Key
+	ivs := make([]string, len(md.Segments))
+	sameIV := true
+	for i, seg := range md.Segments {
+		k := seg.Key
+		if k != nil && strings.EqualFold(k.Method, "NONE") {
+			k = nil
+		}
+		if k != nil && k.Method != MethodAES128 {
+			return nil, nil, fmt.Errorf("segment %d: %s encryption: %w (only whole-segment AES-128 is)", i, k.Method, ErrUnsupported)
+		}
+		switch {
+		case (k == nil) != (first == nil):
+			return nil, nil, fmt.Errorf("segment %d: a mix of clear and encrypted segments: key rotation is %w", i, ErrUnsupported)
+		case k == nil:
+			continue
+		case k.URI != first.URI:
+			return nil, nil, fmt.Errorf("segment %d: key rotation is %w (key %s after %s)", i, ErrUnsupported, redactURL(k.URI), redactURL(first.URI))
+		}
+		if k.IV != "" {
+			if _, err := parseIV(k.IV); err != nil {
+				return nil, nil, fmt.Errorf("segment %d: %w", i, err)
+			}
+		}
+		ivs[i] = k.IV
+		sameIV = sameIV && k.IV == first.IV
+	}
+	if first == nil {
+		return nil, nil, nil
+	}
+	if md.Map != nil {
+		return nil, nil, fmt.Errorf("encrypted fMP4 (EXT-X-MAP with AES-128) is %w", ErrUnsupported)
+	}
+	key := &Key{Method: MethodAES128, URI: first.URI}
+	if sameIV {
+		key.IV = first.IV
+		ivs = nil
+	}
+	return key, ivs, nil
 }
 
 func segmentExt(raw string) string {

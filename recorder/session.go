@@ -56,6 +56,11 @@ type Session struct {
 	InitURL     string                `json:"init_url,omitempty"`  // fMP4 init segment (EXT-X-MAP)
 	Key         *Key                  `json:"key,omitempty"`       // AES-128 key for every segment, if encrypted
 	Ext         string                `json:"ext"`                 // segment file extension: ".ts", ".m4s", ".aac"
+	// Encrypted playlist streams: the media sequence number of index 0 (the IV
+	// of a segment without an explicit one is its sequence number), and the
+	// explicit IV of each index when they differ between segments.
+	MediaSequence int64    `json:"media_sequence,omitempty"`
+	IVs           []string `json:"ivs,omitempty"`
 
 	Headers map[string]string `json:"headers,omitempty"` // sent with every request: Referer, Cookie, ...
 
@@ -294,6 +299,24 @@ func (s *Session) check() error {
 		return fmt.Errorf("bad extension %q", s.Ext)
 	case s.EndKnown && s.Last > math.MaxInt64-s.Step():
 		return fmt.Errorf("range ends at %d, too close to the largest index", s.Last)
+	}
+	if s.Key != nil {
+		if err := s.Key.check(); err != nil {
+			return err
+		}
+	}
+	switch {
+	case s.MediaSequence < 0 || s.MediaSequence > math.MaxInt64-maxSegments:
+		return fmt.Errorf("bad media sequence %d", s.MediaSequence)
+	case len(s.IVs) > 0 && (s.Key == nil || len(s.IVs) != len(s.Segments)):
+		return fmt.Errorf("%d IVs for %d segments", len(s.IVs), len(s.Segments))
+	}
+	for _, iv := range s.IVs {
+		if iv != "" {
+			if _, err := parseIV(iv); err != nil {
+				return err
+			}
+		}
 	}
 	if s.Template != nil {
 		for _, p := range s.Template.Parts {

@@ -8,7 +8,8 @@ import (
 
 // FuzzDecodeSession: DecodeSession never panics, and whatever it accepts
 // survives a round trip (encoding the session and decoding it again gives the
-// same session) and can be used: Indices and URL do not panic or run away.
+// same session) and can be used: Indices and URL do not panic or run away, and
+// an encrypted one has a valid IV for its indices.
 func FuzzDecodeSession(f *testing.F) {
 	seeds := []string{
 		`{"id":"20261125-184100-3fa9c2","source":"get","ext":".ts","first":0,"last":7,"end_known":true,"state":"new",
@@ -22,6 +23,13 @@ func FuzzDecodeSession(f *testing.F) {
 		`{"id":"f","template":{"parts":[{"field":{}}],"step":1},"first":9223372036854775806,"last":9223372036854775807,"end_known":true}`,
 		`{"id":"g","segments":["u"],"first":0,"last":5,"end_known":true}`,
 		`{}`, `null`, `[]`, `{"id":"h","ext":"../x","playlist_url":"p"}`,
+		`{"id":"k","segments":["https://x/a.ts","https://x/b.ts"],"first":0,"last":1,"end_known":true,"media_sequence":7,
+		  "key":{"method":"AES-128","uri":"https://x/k.key","iv":"0x0102"}}`,
+		`{"id":"l","segments":["a","b"],"first":0,"last":1,"end_known":true,"key":{"method":"AES-128","uri":"k"},"ivs":["0x1",""]}`,
+		`{"id":"m","segments":["a"],"key":{"method":"SAMPLE-AES","uri":"k"}}`,
+		`{"id":"n","segments":["a"],"key":{"method":"AES-128","uri":"k","iv":"0xZZ"}}`,
+		`{"id":"o","segments":["a","b"],"key":{"method":"AES-128","uri":"k"},"ivs":["0x1"]}`,
+		`{"id":"p","segments":["a"],"media_sequence":-1}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -61,5 +69,13 @@ func FuzzDecodeSession(f *testing.F) {
 		}
 		_ = s.URL(s.First)
 		_ = s.URL(s.Last)
+		// An accepted encrypted session has an IV for every index.
+		if s.Key != nil {
+			for _, i := range []int64{s.First, s.Last, 0, int64(len(s.Segments)) - 1} {
+				if _, err := s.IV(i); err != nil {
+					t.Fatalf("accepted session: IV(%d): %v", i, err)
+				}
+			}
+		}
 	})
 }
