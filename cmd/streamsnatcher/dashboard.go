@@ -13,11 +13,9 @@ import (
 )
 
 // dashboard serves the proxy's own pages: the live dashboard over the capture.
-func (a *app) dashboard(c *recorder.Capture) http.Handler {
-	b := &dashBackend{a: a, c: c}
-	if ca, err := a.loadCA(); err == nil { // watch loaded it a moment ago: the same files
-		b.ca = dashboard.CAInfo{PEM: ca.CertPEM(), SPKI: ca.SPKIHash(), TrustSteps: certs.TrustInstructions(ca)}
-	}
+func (a *app) dashboard(c *recorder.Capture, ca *certs.CA) http.Handler {
+	b := &dashBackend{a: a, c: c,
+		ca: dashboard.CAInfo{PEM: ca.CertPEM(), SPKI: ca.SPKIHash(), TrustSteps: certs.TrustInstructions(ca)}}
 	b.outDir = a.v.GetString("out-dir")
 	if abs, err := filepath.Abs(b.outDir); err == nil {
 		b.outDir = abs

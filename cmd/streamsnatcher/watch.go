@@ -84,7 +84,7 @@ func (a *app) runWatch(cmd *cobra.Command, _ []string) error {
 		fmt.Fprintln(a.stderr, "streamsnatcher: WARNING: --insecure-upstream: upstream certificates are NOT verified; anyone on the network path can read and change this traffic")
 	}
 	px, err := proxy.New(proxy.Options{Listen: listen, AllowRemote: remote, CA: ca, UpstreamCAs: pool,
-		InsecureUpstream: insecure, Observer: capt, Logger: a.log, Handler: a.dashboard(capt)})
+		InsecureUpstream: insecure, Observer: capt, Logger: a.log, Handler: a.dashboard(capt, ca)})
 	if err != nil {
 		return hinted(err, "the proxy listens on loopback only unless you pass --allow-remote")
 	}
