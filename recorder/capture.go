@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -671,9 +673,12 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 	if req.Method != http.MethodGet {
 		return nil
 	}
-	if r := req.Header.Get("Range"); r != "" && r != "bytes=0-" {
-		return nil
+	rng := req.Header.Get("Range")
+	first, last, ok := parseRange(rng)
+	if rng != "" && !ok {
+		return nil // several ranges, or a suffix: the origin answers those
 	}
+	whole := first == 0 && last < 0
 	u := req.URL.String()
 	c.mu.Lock()
 	var l *live
@@ -692,6 +697,10 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 	path := l.s.SegmentPath(i)
 	f := l.inflight[i]
 	if f == nil && !l.s.Have(i) {
+		if !whole {
+			c.mu.Unlock()
+			return nil // a part of it: forwarded, not tee'd
+		}
 		// Forwarded: claim it for the browser so the backfill waits for the tee'd copy.
 		// If no usable answer comes back, the claim lapses.
 		f = &flight{done: make(chan struct{}), browser: true}
@@ -719,17 +728,56 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 		file.Close()
 		return nil
 	}
+	size := fi.Size()
+	if last < 0 || last >= size {
+		last = size - 1
+	}
+	if first > last {
+		file.Close()
+		return nil // unsatisfiable here: let the origin say so
+	}
 	resp := &http.Response{
 		StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": {mimeFor(path)}}, Body: file, ContentLength: fi.Size(), Request: req,
+		Header: http.Header{"Content-Type": {mimeFor(path)}}, Body: file, ContentLength: size, Request: req,
 	}
-	if req.Header.Get("Range") != "" {
+	if rng != "" {
+		// Players ask for "bytes=0-", and after a pause for the rest from an offset.
 		resp.StatusCode = http.StatusPartialContent
-		resp.Header.Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", fi.Size()-1, fi.Size()))
+		resp.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, size))
+		resp.ContentLength = last - first + 1
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.NewSectionReader(file, first, resp.ContentLength), file}
 	}
 	resp.Status = fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-	resp.Header.Set("Content-Length", fmt.Sprint(fi.Size()))
+	resp.Header.Set("Content-Length", fmt.Sprint(resp.ContentLength))
 	return resp
+}
+
+// parseRange reads a single "bytes=first-" or "bytes=first-last" range; last
+// is -1 when open. An empty header is the whole body (0, -1, true).
+func parseRange(h string) (first, last int64, ok bool) {
+	if h == "" {
+		return 0, -1, true
+	}
+	spec, found := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	a, b, dash := strings.Cut(spec, "-")
+	if !found || !dash || strings.Contains(spec, ",") || a == "" {
+		return 0, 0, false
+	}
+	first, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || first < 0 {
+		return 0, 0, false
+	}
+	if b == "" {
+		return first, -1, true
+	}
+	last, err = strconv.ParseInt(b, 10, 64)
+	if err != nil || last < first {
+		return 0, 0, false
+	}
+	return first, last, true
 }
 
 func mimeFor(p string) string {

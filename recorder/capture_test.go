@@ -1,7 +1,10 @@
 package recorder
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -198,4 +201,63 @@ func TestCaptureTakesReloadedPlaylist(t *testing.T) {
 	c.Wait()
 	fx.checkOutput(t, s.Output)
 	fx.checkEachOnce(t)
+}
+
+// The browser is answered from disk for any single range of a segment the
+// backfill already has: players ask for "bytes=0-", and for the rest after a pause.
+func TestCaptureRespondsFromDisk(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts(), Merge: MergeOptions{KeepSegments: true}})
+	for _, i := range []int{0, 1} {
+		browse(t, c, fx.origin.URL+filepath.Base(fx.media.Segments[i]), fx.media.Bytes(i), fx.headers())
+	}
+	waitState(t, fx.store, onlySession(t, fx.store).ID, StateDone)
+	seg := fx.media.Bytes(5)
+	n := int64(len(seg))
+	for _, tc := range []struct {
+		rng        string
+		status     int
+		first, end int64 // the body is seg[first:end]
+	}{
+		{"", http.StatusOK, 0, n},
+		{"bytes=0-", http.StatusPartialContent, 0, n},
+		{"bytes=10-19", http.StatusPartialContent, 10, 20},
+		{fmt.Sprintf("bytes=%d-", n-1), http.StatusPartialContent, n - 1, n},
+		{fmt.Sprintf("bytes=100-%d", n+50), http.StatusPartialContent, 100, n},
+		{fmt.Sprintf("bytes=%d-", n), 0, 0, 0}, // past the end: the origin answers
+		{"bytes=5-2", 0, 0, 0},
+		{"bytes=0-1,5-6", 0, 0, 0},
+		{"bytes=-500", 0, 0, 0},
+	} {
+		req := httptest.NewRequest(http.MethodGet, fx.origin.URL+filepath.Base(fx.media.Segments[5]), nil)
+		if tc.rng != "" {
+			req.Header.Set("Range", tc.rng)
+		}
+		resp := c.Respond(req)
+		if tc.status == 0 {
+			if resp != nil {
+				resp.Body.Close()
+				t.Errorf("Range %q: answered %d from disk, want it forwarded", tc.rng, resp.StatusCode)
+			}
+			continue
+		}
+		if resp == nil {
+			t.Errorf("Range %q: not answered from disk", tc.rng)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !bytes.Equal(body, seg[tc.first:tc.end]) || resp.ContentLength != tc.end-tc.first {
+			t.Errorf("Range %q: status %d, %d bytes (Content-Length %d), want %d and seg[%d:%d]", tc.rng, resp.StatusCode, len(body), resp.ContentLength, tc.status, tc.first, tc.end)
+		}
+		if tc.status == http.StatusPartialContent {
+			if want := fmt.Sprintf("bytes %d-%d/%d", tc.first, tc.end-1, n); resp.Header.Get("Content-Range") != want {
+				t.Errorf("Range %q: Content-Range %q, want %q", tc.rng, resp.Header.Get("Content-Range"), want)
+			}
+		}
+	}
+	cancel()
+	c.Wait()
 }

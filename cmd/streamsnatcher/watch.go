@@ -20,13 +20,15 @@ import (
 
 func (a *app) watchCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "watch",
+		Use:   "watch [PAGE-URL]",
 		Short: "Run the recording proxy: play a video in a browser pointed at it and get the whole video",
 		Long: `Start the MITM proxy (127.0.0.1:8080 by default). Point a browser at it, play a video for a few
 seconds: StreamSnatcher learns the stream, keeps what the browser fetched, backfills the rest and merges it.
 With --browser it launches Chromium with a temporary profile that uses the proxy and trusts this install's CA
 for that browser only: nothing on the system changes. Ctrl-C leaves every session resumable with 'replay'.`,
-		Args: cobra.NoArgs,
+		Example: `  streamsnatcher watch --browser https://video.example/watch/42
+  streamsnatcher watch --listen 127.0.0.1:8181 --out-dir ~/Videos`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: a.runWatch,
 	}
 	f := cmd.Flags()
@@ -41,7 +43,7 @@ for that browser only: nothing on the system changes. Ctrl-C leaves every sessio
 	return cmd
 }
 
-func (a *app) runWatch(cmd *cobra.Command, _ []string) error {
+func (a *app) runWatch(cmd *cobra.Command, args []string) error {
 	ctx := cmd.Context()
 	f := cmd.Flags()
 	if err := a.applyRunConfig(cmd); err != nil {
@@ -106,7 +108,14 @@ streamsnatcher: play a video for a few seconds; finished videos go to %s. Ctrl-C
 	var browser *exec.Cmd
 	if b, _ := f.GetBool("browser"); b {
 		bin, _ := f.GetString("chromium")
-		browser, err = launchChromium(ctx, bin, addr, ca)
+		start := "about:blank"
+		if len(args) == 1 {
+			if err := checkURL(args[0]); err != nil {
+				return err
+			}
+			start = args[0]
+		}
+		browser, err = launchChromium(ctx, bin, addr, ca, start)
 		if err != nil {
 			return err
 		}
@@ -160,7 +169,7 @@ func ChromiumArgs(proxyAddr, spki, profile string) []string {
 	}
 }
 
-func launchChromium(ctx context.Context, bin, proxyAddr string, ca *certs.CA) (*exec.Cmd, error) {
+func launchChromium(ctx context.Context, bin, proxyAddr string, ca *certs.CA, page string) (*exec.Cmd, error) {
 	if bin == "" {
 		for _, c := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
 			if p, err := exec.LookPath(c); err == nil {
@@ -183,7 +192,7 @@ func launchChromium(ctx context.Context, bin, proxyAddr string, ca *certs.CA) (*
 	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
 		args = append(args, "--headless")
 	}
-	cmd := exec.CommandContext(ctx, bin, append(args, "about:blank")...)
+	cmd := exec.CommandContext(ctx, bin, append(args, page)...)
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("--browser: %w", err)
