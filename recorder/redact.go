@@ -94,3 +94,29 @@ func sensitiveQuery(k, v string) bool {
 }
 
 func canonicalHeader(k string) string { return http.CanonicalHeaderKey(k) }
+
+// A RedactedSession is what may be shown of a session: its summary, the
+// template or playlist with credentials hidden, and header values redacted.
+type RedactedSession struct {
+	Summary
+	Source   string            `json:"source"`
+	Page     string            `json:"page,omitempty"`
+	Template string            `json:"template,omitempty"`
+	Playlist string            `json:"playlist_url,omitempty"`
+	Headers  map[string]string `json:"headers,omitempty"`
+	Target   string            `json:"target,omitempty"`
+	Gaps     []int64           `json:"gaps,omitempty"`
+}
+
+// Redacted returns the session as it may be printed.
+func (s *Session) Redacted() RedactedSession {
+	r := RedactedSession{Summary: s.Summary(), Source: s.Source, Page: redactURL(s.Page),
+		Playlist: redactURL(s.PlaylistURL), Target: s.Target, Gaps: s.Gaps, Headers: map[string]string{}}
+	if s.Template != nil {
+		r.Template = redactURL(s.Template.String())
+	}
+	for k, v := range s.Headers {
+		r.Headers[k] = RedactHeader(k, v)
+	}
+	return r
+}

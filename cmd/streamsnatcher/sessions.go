@@ -15,7 +15,7 @@ func (a *app) sessionsCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "sessions",
-		Short: "List saved sessions (rm ID removes one)",
+		Short: "List saved sessions (show ID, rm ID, export --har ID)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := a.store()
@@ -54,6 +54,24 @@ func (a *app) sessionsCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	cmd.AddCommand(a.exportCmd())
 	cmd.AddCommand(&cobra.Command{
+		Use:   "show ID",
+		Short: "Print one session as JSON, cookies and tokens redacted",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.store()
+			if err != nil {
+				return err
+			}
+			s, err := st.Load(args[0])
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(a.stdout)
+			enc.SetIndent("", "  ")
+			enc.SetEscapeHTML(false)
+			return enc.Encode(s.Redacted())
+		},
+	}, &cobra.Command{
 		Use:   "rm ID...",
 		Short: "Remove sessions and their segments (not their output files)",
 		Args:  cobra.MinimumNArgs(1),
