@@ -69,6 +69,7 @@ type live struct {
 	allowGaps       bool               // the person allowed a merge with holes
 	userPaused      bool               // the person paused it: no automatic restarts
 	cancel          context.CancelFunc // stops the run in progress
+	runDone         chan struct{}      // closed when the run in progress returns
 	deleted         bool
 }
 
@@ -436,6 +437,13 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		}
 		if len(l.seen) >= 2 {
 			t, err := urltemplate.Learn(l.seen)
+			if err != nil && len(l.seen) > 2 {
+				// An early odd one out (another rendition, a preview) must not block the
+				// stream for good: the two latest observations decide.
+				if t2, err2 := urltemplate.Learn(l.seen[len(l.seen)-2:]); err2 == nil {
+					t, err = t2, nil
+				}
+			}
 			if err != nil {
 				l.reason = err.Error()
 				s.Error = l.reason
@@ -594,6 +602,7 @@ func (c *Capture) startLocked(l *live) {
 		}
 	}
 	l.running, l.again = true, false
+	l.runDone = make(chan struct{})
 	c.wg.Add(1)
 	go c.runStream(l)
 }
@@ -639,6 +648,7 @@ func (c *Capture) runStream(l *live) {
 			continue
 		}
 		l.running = false
+		close(l.runDone)
 		c.mu.Unlock()
 		return
 	}
@@ -834,7 +844,7 @@ func (c *Capture) Act(id, action string) error {
 		}
 		dir := l.s.Dir()
 		go func() {
-			c.wgWaitRun(l)
+			c.waitRun(l)
 			os.RemoveAll(dir)
 		}()
 		for k, v := range c.byShape {
@@ -885,20 +895,18 @@ func (c *Capture) kickLocked(l *live) {
 		return
 	}
 	l.running, l.again = true, false
+	l.runDone = make(chan struct{})
 	c.wg.Add(1)
 	go c.runStream(l)
 }
 
-// wgWaitRun waits until the stream has no run in progress.
-func (c *Capture) wgWaitRun(l *live) {
-	for {
-		c.mu.Lock()
-		r := l.running
-		c.mu.Unlock()
-		if !r {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+// waitRun waits until the stream has no run in progress.
+func (c *Capture) waitRun(l *live) {
+	c.mu.Lock()
+	done := l.runDone
+	c.mu.Unlock()
+	if done != nil {
+		<-done
 	}
 }
 

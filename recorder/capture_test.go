@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -260,4 +261,24 @@ func TestCaptureRespondsFromDisk(t *testing.T) {
 	}
 	cancel()
 	c.Wait()
+}
+
+// A first segment from another rendition (the player switched quality) must
+// not keep the stream from being learned: the latest observations decide.
+func TestCaptureLearnsPastAnOddOneOut(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts()})
+	odd := strings.Replace(fx.origin.URL, "/720p/", "/480p/", 1) + "seg_00007.ts"
+	browse(t, c, odd, fx.media.Bytes(7), fx.headers())
+	for _, i := range []int{2, 3} {
+		browse(t, c, fx.origin.URL+filepath.Base(fx.media.Segments[i]), fx.media.Bytes(i), fx.headers())
+	}
+	s := waitState(t, fx.store, onlySession(t, fx.store).ID, StateDone)
+	c.Wait()
+	fx.checkOutput(t, s.Output)
+	if s.Template == nil || !strings.Contains(s.Template.URL(0), "/720p/") {
+		t.Errorf("learned %v, want the 720p numbering", s.Template)
+	}
 }
