@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +13,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/streamsnatcher/streamsnatcher/playlist"
 
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
 )
@@ -138,42 +139,29 @@ func buildLooped(base *media, dir string) error {
 
 // readMedia reads dir/index.m3u8 and sizes the segments it lists.
 func readMedia(name, dir string) (*media, error) {
-	f, err := os.Open(filepath.Join(dir, "index.m3u8"))
+	data, err := os.ReadFile(filepath.Join(dir, "index.m3u8"))
 	if err != nil {
 		return nil, fmt.Errorf("media %s: %w", name, err)
 	}
-	defer f.Close()
-	m := &media{Name: name, Dir: dir}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case strings.HasPrefix(line, "#EXTINF:"):
-			v, _, _ := strings.Cut(strings.TrimPrefix(line, "#EXTINF:"), ",")
-			d, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return nil, fmt.Errorf("media %s: playlist line %q: %w", name, line, err)
-			}
-			m.Seconds += d
-		case line == "" || strings.HasPrefix(line, "#"):
-		default:
-			want := fmt.Sprintf("seg_%05d.ts", len(m.Segments))
-			if line != want {
-				return nil, fmt.Errorf("media %s: segment %q, want %q: the (*) URL needs this numbering", name, line, want)
-			}
-			fi, err := os.Stat(filepath.Join(dir, line))
-			if err != nil {
-				return nil, fmt.Errorf("media %s: %w", name, err)
-			}
-			m.Segments = append(m.Segments, line)
-			m.Bytes += fi.Size()
-		}
-	}
-	if err := sc.Err(); err != nil {
+	pl, err := playlist.Parse(data, nil)
+	if err != nil {
 		return nil, fmt.Errorf("media %s: %w", name, err)
 	}
-	if len(m.Segments) == 0 {
+	if pl.Media == nil || len(pl.Media.Segments) == 0 {
 		return nil, fmt.Errorf("media %s: no segments in %s", name, dir)
+	}
+	m := &media{Name: name, Dir: dir}
+	for i, seg := range pl.Media.Segments {
+		if want := fmt.Sprintf("seg_%05d.ts", i); seg.URI != want {
+			return nil, fmt.Errorf("media %s: segment %q, want %q: the (*) URL needs this numbering", name, seg.URI, want)
+		}
+		fi, err := os.Stat(filepath.Join(dir, seg.URI))
+		if err != nil {
+			return nil, fmt.Errorf("media %s: %w", name, err)
+		}
+		m.Segments = append(m.Segments, seg.URI)
+		m.Bytes += fi.Size()
+		m.Seconds += seg.Duration
 	}
 	return m, nil
 }

@@ -134,11 +134,7 @@ also gets its playlist, rebuilt from the segment list. 'streamsnatcher replay FI
 			if !asHAR {
 				return usageError{errors.New("say the format: --har (the only one so far)")}
 			}
-			st, err := a.store()
-			if err != nil {
-				return err
-			}
-			s, err := st.Load(args[0])
+			s, err := a.loadSession(args[0])
 			if err != nil {
 				return err
 			}

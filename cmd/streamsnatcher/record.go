@@ -20,6 +20,15 @@ func (a *app) store() (*recorder.Store, error) {
 	return st, nil
 }
 
+// loadSession loads a session by id or path from the configured data dir.
+func (a *app) loadSession(idOrPath string) (*recorder.Session, error) {
+	st, err := a.store()
+	if err != nil {
+		return nil, err
+	}
+	return st.Load(idOrPath)
+}
+
 // record saves the session (when new) and runs it to the end, rendering progress.
 func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error {
 	if err := a.applyRunConfig(cmd); err != nil {
@@ -99,11 +108,7 @@ stream it shows becomes a new session, and the segments it carries are not fetch
 			if isHAR(args[0]) {
 				return a.replayHAR(cmd, args[0])
 			}
-			st, err := a.store()
-			if err != nil {
-				return err
-			}
-			s, err := st.Load(args[0])
+			s, err := a.loadSession(args[0])
 			if err != nil {
 				return err
 			}

@@ -58,11 +58,7 @@ func (a *app) sessionsCmd() *cobra.Command {
 		Short: "Print one session as JSON, cookies and tokens redacted",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store()
-			if err != nil {
-				return err
-			}
-			s, err := st.Load(args[0])
+			s, err := a.loadSession(args[0])
 			if err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@
 package testmedia
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/streamsnatcher/streamsnatcher/playlist"
 )
 
 // generatorVersion is part of the cache key: bump it whenever the ffmpeg command line or the layout of a cached
@@ -247,38 +248,20 @@ func build(ffmpeg, dir string, s Spec) error {
 // readPlaylist takes segment names and durations from a media playlist written by ffmpeg.
 func readPlaylist(path string) (meta, error) {
 	var md meta
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return md, fmt.Errorf("testmedia: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	pending := -1.0
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case strings.HasPrefix(line, "#EXTINF:"):
-			v, _, _ := strings.Cut(strings.TrimPrefix(line, "#EXTINF:"), ",")
-			d, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return md, fmt.Errorf("testmedia: %s: bad line %q", path, line)
-			}
-			pending = d
-		case line == "" || strings.HasPrefix(line, "#"):
-		default:
-			if pending < 0 {
-				return md, fmt.Errorf("testmedia: %s: segment %q without #EXTINF", path, line)
-			}
-			md.Segments = append(md.Segments, line)
-			md.Durations = append(md.Durations, pending)
-			pending = -1
-		}
-	}
-	if err := sc.Err(); err != nil {
+	pl, err := playlist.Parse(data, nil) // nil base: URIs stay as written, relative to the playlist
+	if err != nil {
 		return md, fmt.Errorf("testmedia: %s: %w", path, err)
 	}
-	if len(md.Segments) == 0 {
+	if pl.Media == nil || len(pl.Media.Segments) == 0 {
 		return md, fmt.Errorf("testmedia: %s: no segments", path)
+	}
+	for _, seg := range pl.Media.Segments {
+		md.Segments = append(md.Segments, seg.URI)
+		md.Durations = append(md.Durations, seg.Duration)
 	}
 	return md, nil
 }
