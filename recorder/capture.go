@@ -386,7 +386,7 @@ func (c *Capture) newLive(s *Session, shape string) (*live, error) {
 	if c.outDir != "" {
 		name := "video"
 		if u, err := url.Parse(s.Input); err == nil {
-			name = sanitize(filepath.Base(path.Dir(u.Path)))
+			name = SafeName(filepath.Base(path.Dir(u.Path)))
 		}
 		s.Target = filepath.Join(c.outDir, name+"-"+s.ID+".mp4")
 	}
@@ -397,10 +397,16 @@ func (c *Capture) newLive(s *Session, shape string) (*live, error) {
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-func sanitize(s string) string {
-	s = strings.Trim(unsafeChars.ReplaceAllString(s, "_"), "._-")
+// SafeName makes a file name from anything: no separators, no "..", no
+// leading dot, at most 80 bytes; "video" when nothing is left.
+func SafeName(s string) string {
+	s = unsafeChars.ReplaceAllString(s, "_")
+	s = strings.Trim(strings.ReplaceAll(s, "..", "_"), "._-")
+	if len(s) > 80 {
+		s = s[:80]
+	}
 	if s == "" {
-		return "video"
+		s = "video"
 	}
 	return s
 }

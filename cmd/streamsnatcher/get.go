@@ -8,7 +8,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -234,20 +233,8 @@ func headerFlags(f *pflag.FlagSet, defaultUA bool) (map[string]string, error) {
 	return h, nil
 }
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
 // sanitizeName makes a file name from anything: no separators, no "..", no leading dot.
-func sanitizeName(s string) string {
-	s = unsafeName.ReplaceAllString(s, "_")
-	s = strings.Trim(strings.ReplaceAll(s, "..", "_"), "._-")
-	if len(s) > 80 {
-		s = s[:80]
-	}
-	if s == "" {
-		s = "video"
-	}
-	return s
-}
+func sanitizeName(s string) string { return recorder.SafeName(s) }
 
 // outputPath is -o exactly, or a sanitized name from the URL in the current directory.
 // It checks the directory is writable before anything is downloaded.
