@@ -111,17 +111,36 @@ func newTSScanner(head []byte) *tsScanner {
 // Write scans p; it never fails.
 func (s *tsScanner) Write(p []byte) (int, error) {
 	n := len(p)
-	if s.partN > 0 {
+	// Bytes held over from the last Write are scanned exactly as if the two
+	// writes had been one: the same sync search, byte by byte.
+	for s.partN > 0 {
+		if s.partN <= s.lead { // the sync byte's position is not here yet
+			if len(p) == 0 {
+				return n, nil
+			}
+			c := copy(s.part[s.partN:s.lead+1], p)
+			s.partN += c
+			p = p[c:]
+			continue
+		}
+		if s.part[s.lead] != tsSync { // lost sync: drop one byte and look again
+			copy(s.part[:], s.part[1:s.partN])
+			s.partN--
+			continue
+		}
+		if len(p) == 0 {
+			return n, nil
+		}
 		c := copy(s.part[s.partN:s.stride], p)
 		s.partN += c
 		p = p[c:]
-		if s.partN < s.stride {
-			return n, nil
-		}
-		s.partN = 0
-		if s.part[s.lead] == tsSync {
+		if s.partN == s.stride {
+			s.partN = 0
 			s.packet(s.part[s.lead:s.stride])
 		}
+	}
+	if len(p) == 0 {
+		return n, nil
 	}
 	for len(p) > 0 {
 		if len(p) <= s.lead || p[s.lead] != tsSync {
