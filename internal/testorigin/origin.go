@@ -161,6 +161,14 @@ func New(opts Options) (*Origin, error) {
 			return context.WithValue(ctx, connBucketKey{}, newBucket(opts.ConnRate))
 		}
 	}
+	// The handler reads o.URL: set it before the server starts serving (the
+	// race detector sees no ordering through the socket otherwise).
+	scheme := "http://"
+	if opts.TLS {
+		scheme = "https://"
+	}
+	o.Root = scheme + srv.Listener.Addr().String()
+	o.URL = o.Root + o.prefix
 	if opts.TLS {
 		srv.EnableHTTP2 = opts.HTTP2
 		srv.TLS = &tls.Config{NextProtos: []string{"http/1.1"}}
@@ -172,8 +180,10 @@ func New(opts Options) (*Origin, error) {
 		srv.Start()
 	}
 	o.srv = srv
-	o.Root = srv.URL
-	o.URL = srv.URL + o.prefix
+	if srv.URL != o.Root {
+		srv.Close()
+		return nil, fmt.Errorf("testorigin: server URL %s, want %s", srv.URL, o.Root)
+	}
 	return o, nil
 }
 
