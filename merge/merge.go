@@ -85,11 +85,6 @@ func (e *FFmpegError) Unwrap() error {
 	return nil
 }
 
-// LookFFmpeg finds ffmpeg and ffprobe in PATH.
-func LookFFmpeg() (ffmpeg, ffprobe string, err error) {
-	return lookTools("", "")
-}
-
 func lookTools(ffmpeg, ffprobe string) (string, string, error) {
 	if ffmpeg == "" {
 		ffmpeg = "ffmpeg"

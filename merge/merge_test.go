@@ -268,8 +268,8 @@ func TestNoFFmpeg(t *testing.T) {
 	}
 	t.Run("PATH", func(t *testing.T) {
 		t.Setenv("PATH", t.TempDir())
-		if _, _, err := LookFFmpeg(); !errors.Is(err, ErrNoFFmpeg) {
-			t.Errorf("LookFFmpeg with empty PATH: got %v, want ErrNoFFmpeg", err)
+		if _, err := Start(context.Background(), Options{Output: filepath.Join(t.TempDir(), "x.mp4")}); !errors.Is(err, ErrNoFFmpeg) {
+			t.Errorf("Start with empty PATH: got %v, want ErrNoFFmpeg", err)
 		}
 	})
 }

@@ -468,7 +468,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	}
 	i, ok := s.Template.Match(u)
 	if !ok {
-		if i, ok = s.Template.MatchLoose(u); ok {
+		if _, loose := s.Template.MatchLoose(u); loose {
 			c.refreshLocked(l, h, u) // a new token: no tee, the old template cannot name this URL yet
 		}
 		return nil

@@ -169,31 +169,15 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	}
 
 	// The merge runs alongside the download, fed in index order.
-	var merger *merge.Merger
-	ffmpeg, ffprobe := m.FFmpeg, m.FFprobe
-	haveFF := !m.NoMerge
-	if haveFF {
-		if ffmpeg == "" || ffprobe == "" {
-			f1, f2, err := merge.LookFFmpeg()
-			if err != nil {
-				haveFF = false
-			}
-			ffmpeg, ffprobe = orDefault(ffmpeg, f1), orDefault(ffprobe, f2)
-		} else if _, err := os.Stat(ffmpeg); err != nil {
-			haveFF = false
-		}
-	}
 	// The expected duration is derived from the first and last segments'
-	// timestamps, which holds with or without gaps the user allowed.
-	mopts := merge.Options{FFmpeg: ffmpeg, FFprobe: ffprobe, Output: target, Init: init, Logger: o.Logger}
-	if haveFF {
-		mg, err := merge.Start(ctx, mopts)
-		if errors.Is(err, merge.ErrNoFFmpeg) {
-			haveFF = false
-		} else if err != nil {
+	// timestamps, which holds with or without gaps the user allowed. Without
+	// ffmpeg (merge.Start looks for it) the segments are joined into a .ts.
+	var merger *merge.Merger
+	mopts := merge.Options{FFmpeg: m.FFmpeg, FFprobe: m.FFprobe, Output: target, Init: init, Logger: o.Logger}
+	if !m.NoMerge {
+		merger, err = merge.Start(ctx, mopts)
+		if err != nil && !errors.Is(err, merge.ErrNoFFmpeg) {
 			return fail(StateFailed, err)
-		} else {
-			merger = mg
 		}
 	}
 	abort := func() {
@@ -424,13 +408,6 @@ func urlPath(raw string) string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-func orDefault(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func removePartials(dir string) {

@@ -15,9 +15,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testscript.RunMain(m, map[string]func() int{
-		"streamsnatcher": func() int { return Main(os.Args[1:]) },
-	}))
+	testscript.Main(m, map[string]func(){
+		"streamsnatcher": func() { os.Exit(Main(os.Args[1:])) },
+	})
 }
 
 // TestScripts runs the real binary against a test origin serving real segments

@@ -62,9 +62,6 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 	prog := recorder.NewProgress()
 	opts := recorder.Options{Concurrency: conc, Attempts: tries, Logger: a.log, Progress: prog}
 	mopts := recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, FFmpeg: ffmpeg}
-	if ffmpeg != "" {
-		mopts.FFprobe = filepath.Join(filepath.Dir(ffmpeg), "ffprobe")
-	}
 
 	stopRender := a.renderProgress(prog)
 	res, err := recorder.Run(cmd.Context(), s, opts, mopts)
