@@ -2,8 +2,10 @@ package recorder
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -354,5 +356,22 @@ func TestRunRejectsHTML(t *testing.T) {
 	}
 	if s.Have(2) {
 		t.Error("the HTML page was kept as segment 2")
+	}
+}
+
+// Over TLS the backfill speaks HTTP/2 when the origin offers it.
+func TestRunUsesHTTP2(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{TLS: true, HTTP2: true})
+	s := fx.session(t, true)
+	o := fastOpts()
+	o.Client = NewClient(&http.Transport{TLSClientConfig: &tls.Config{RootCAs: fx.origin.CertPool()}}, o.Concurrency)
+	res, err := Run(context.Background(), s, o, MergeOptions{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	fx.checkOutput(t, res.Output)
+	req, ok := fx.origin.LastRequest(filepath.Base(fx.media.Segments[0]))
+	if !ok || req.Proto != "HTTP/2.0" {
+		t.Errorf("segment fetched over %q, want HTTP/2.0", req.Proto)
 	}
 }
