@@ -55,7 +55,7 @@ func TestChromiumCapture(t *testing.T) {
 	playedAt := time.Since(start)
 	closeBrowser() // the person closes the tab; the rest happens on its own
 
-	s := waitDone(t, r.store, 90*time.Second)
+	s := waitSession(t, r.store, "", 90*time.Second)
 	doneAt := time.Since(start)
 	if s.State != recorder.StateDone {
 		t.Fatalf("session %s: state %q (%s), want done", s.ID, s.State, s.Error)
@@ -80,27 +80,6 @@ func TestChromiumCapture(t *testing.T) {
 		playedAt.Seconds(), fromOrigin, fromDisk, len(media.Segments), doneAt.Seconds())
 	if _, err := os.Stat(s.Output); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// waitDone waits for the first session to finish, one way or another.
-func waitDone(t *testing.T, st *recorder.Store, d time.Duration) *recorder.Session {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		list, _ := st.List()
-		for _, s := range list {
-			if s.State == recorder.StateDone || s.State == recorder.StateFailed || s.State == recorder.StateIncomplete {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			for _, s := range list {
-				t.Logf("session %s: %s %s", s.ID, s.State, s.Error)
-			}
-			t.Fatalf("no session finished within %s (%d sessions)", d, len(list))
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 

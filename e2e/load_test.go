@@ -149,22 +149,3 @@ func fetchSame(hc *http.Client, u string, want []byte) error {
 	}
 	return nil
 }
-
-// waitSession polls the store until the session is done or has failed.
-func waitSession(t *testing.T, st *recorder.Store, id string, d time.Duration) *recorder.Session {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		s, err := st.Load(id)
-		if err == nil && (s.State == recorder.StateDone || s.State == recorder.StateFailed || s.State == recorder.StateIncomplete) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			if s != nil {
-				t.Fatalf("session %s: state %q after %s", id, s.State, d)
-			}
-			t.Fatalf("session %s: %v", id, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}

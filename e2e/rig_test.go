@@ -131,6 +131,29 @@ func (r *rig) browser(t *testing.T, bypass string, extra ...chromedp.ExecAllocat
 	return bctx, bcancel
 }
 
+// waitSession polls the store until session id (with id "", any session)
+// has stopped for good: done, failed or incomplete.
+func waitSession(t *testing.T, st *recorder.Store, id string, d time.Duration) *recorder.Session {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		list, _ := st.List()
+		for _, s := range list {
+			if (id == "" || s.ID == id) &&
+				(s.State == recorder.StateDone || s.State == recorder.StateFailed || s.State == recorder.StateIncomplete) {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			for _, s := range list {
+				t.Logf("session %s: %s %s", s.ID, s.State, s.Error)
+			}
+			t.Fatalf("session %q did not finish within %s (%d sessions)", id, d, len(list))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)
