@@ -894,16 +894,7 @@ func (c *Capture) kickLocked(l *live) {
 		}
 		return
 	}
-	if l.s.Template != nil && l.s.Template.Tentative {
-		return
-	}
-	if l.s.State == StateDone {
-		return
-	}
-	l.running, l.again = true, false
-	l.runDone = make(chan struct{})
-	c.wg.Add(1)
-	go c.runStream(l)
+	c.startLocked(l)
 }
 
 // waitRun waits until the stream has no run in progress.

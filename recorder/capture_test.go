@@ -3,6 +3,7 @@ package recorder
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -280,5 +281,56 @@ func TestCaptureLearnsPastAnOddOneOut(t *testing.T) {
 	fx.checkOutput(t, s.Output)
 	if s.Template == nil || !strings.Contains(s.Template.URL(0), "/720p/") {
 		t.Errorf("learned %v, want the 720p numbering", s.Template)
+	}
+}
+
+// The dashboard's actions on a running stream: pause stops it (nothing lost,
+// no automatic restart), resume finishes it, delete removes the session.
+func TestCaptureActions(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{ConnRate: 200_000}) // a few seconds for the whole video
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := fastOpts()
+	o.Concurrency = 1
+	c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: o})
+	for _, i := range []int{0, 1} {
+		browse(t, c, fx.origin.URL+filepath.Base(fx.media.Segments[i]), fx.media.Bytes(i), fx.headers())
+	}
+	id := onlySession(t, fx.store).ID
+	waitState(t, fx.store, id, StateDownloading)
+	if err := c.Act(id, ActionPause); err != nil {
+		t.Fatal(err)
+	}
+	s := waitState(t, fx.store, id, StatePaused)
+	if st := c.Streams(); len(st) != 1 || st[0].Reason != "paused by you" {
+		t.Errorf("streams after pause: %+v", st)
+	}
+	if err := c.Act(id, ActionResume); err != nil {
+		t.Fatal(err)
+	}
+	s = waitState(t, fx.store, id, StateDone)
+	fx.checkOutput(t, s.Output)
+	if err := c.Act(id, "explode"); err == nil {
+		t.Error("an unknown action was accepted")
+	}
+	if err := c.Act(id, ActionDelete); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Act(id, ActionPause); !errors.Is(err, ErrUnknownStream) {
+		t.Errorf("action on a deleted stream: %v, want ErrUnknownStream", err)
+	}
+	cancel()
+	c.Wait()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(s.Dir()); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session dir %s still there after delete", s.Dir())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(c.Streams()) != 0 {
+		t.Errorf("a deleted stream is still listed")
 	}
 }
