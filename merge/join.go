@@ -107,6 +107,11 @@ func Join(ctx context.Context, o JoinOptions) (*JoinResult, error) {
 	}
 	res, err := j.run()
 	if err != nil {
+		if ctx.Err() != nil {
+			// Interrupted: nothing to inspect.
+			os.Remove(j.partial)
+			j.keepWork = false
+		}
 		if j.work != "" && !j.keepWork {
 			os.RemoveAll(j.work)
 		}
@@ -321,8 +326,13 @@ func (j *joiner) probeSections() error {
 		tp := &trackPlan{index: i, t: t}
 		for k, p := range t.Sections {
 			si, err := j.probeFile(p)
-			if err != nil {
-				return fmt.Errorf("%w: %s section %d %s: %w", ErrVerify, tp.name(), k, p, err)
+			switch {
+			case j.ctx.Err() != nil:
+				return j.ctx.Err()
+			case errors.Is(err, os.ErrNotExist):
+				return fmt.Errorf("%s section %d: %w", tp.name(), k, err)
+			case err != nil:
+				return fmt.Errorf("%w: %s section %d %s is not readable media: %v", ErrVerify, tp.name(), k, p, err)
 			}
 			tp.sections = append(tp.sections, si)
 		}
@@ -735,7 +745,9 @@ func (j *joiner) muxArgs() ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, "-f", "concat", "-safe", "0", "-i", list)
+		// auto_convert (the default, spelled out because correctness rests on it) puts each file's H.264
+		// parameter sets in front of its key frames, so sections from differently configured encoders decode.
+		args = append(args, "-f", "concat", "-safe", "0", "-auto_convert", "1", "-i", list)
 	}
 	var meta []string
 	defaults := map[string]int{} // codec type → output stream that is default

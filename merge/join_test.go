@@ -27,6 +27,7 @@ type sectionSpec struct {
 	rate, channels int // 0: no audio
 	freq           int // sine tone, Hz
 	preset         string
+	x264           []string // more libx264 options
 }
 
 // makeSection generates spec as one-second MPEG-TS segments with ffmpeg's HLS muxer and merges them with a
@@ -47,6 +48,7 @@ func makeSection(t *testing.T, dir, name string, s sectionSpec) string {
 		}
 		maps = append(maps, "-map", "0:v", "-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p",
 			"-force_key_frames", "expr:gte(t,n_forced*1)")
+		maps = append(maps, s.x264...)
 	}
 	if s.rate > 0 {
 		args = append(args, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=%d:duration=%d", s.freq, s.rate, s.seconds))
@@ -195,23 +197,34 @@ func TestJoinSameParameters(t *testing.T) {
 func TestJoinDifferentParameters(t *testing.T) {
 	film := sectionSpec{seconds: 2, width: 640, height: 360, rate: 48000, channels: 2, freq: 1000, preset: "veryfast"}
 	tests := []struct {
-		name      string
-		ad        sectionSpec
-		wantAdHz  float64 // 0: silence
-		wantCheck string  // what the log must give as the reason for re-encoding
+		name          string
+		ad            sectionSpec
+		wantAdHz      float64 // 0: silence
+		wantConverted []int
 	}{
 		{
-			name:     "44.1 kHz mono 320x180 ad",
-			ad:       sectionSpec{seconds: 1, width: 320, height: 180, rate: 44100, channels: 1, freq: 440},
-			wantAdHz: 440,
+			name:          "44.1 kHz mono 320x180 ad",
+			ad:            sectionSpec{seconds: 1, width: 320, height: 180, rate: 44100, channels: 1, freq: 440},
+			wantAdHz:      440,
+			wantConverted: []int{0},
 		},
 		{
-			name: "ad without audio",
-			ad:   sectionSpec{seconds: 1, width: 320, height: 180},
+			name:          "ad without audio",
+			ad:            sectionSpec{seconds: 1, width: 320, height: 180},
+			wantConverted: []int{0},
 		},
 		{
-			name:     "ad at the film's size, other audio",
-			ad:       sectionSpec{seconds: 1, width: 640, height: 360, rate: 44100, channels: 1, freq: 440, preset: "veryfast"},
+			name:          "ad at the film's size, other audio",
+			ad:            sectionSpec{seconds: 1, width: 640, height: 360, rate: 44100, channels: 1, freq: 440, preset: "veryfast"},
+			wantAdHz:      440,
+			wantConverted: []int{0},
+		},
+		{
+			// Same codec, profile and size, but other encoder settings (CAVLC, where the film has CABAC): the
+			// copy stays decodable only because each section's parameter sets travel with its frames.
+			name: "ad from another encoder configuration",
+			ad: sectionSpec{seconds: 1, width: 640, height: 360, rate: 48000, channels: 2, freq: 440, preset: "veryfast",
+				x264: []string{"-coder", "cavlc"}},
 			wantAdHz: 440,
 		},
 	}
@@ -230,8 +243,8 @@ func TestJoinDifferentParameters(t *testing.T) {
 				t.Fatalf("Join: %v", err)
 			}
 			checkNoLeftovers(t, out, true)
-			if c := res.Tracks[0].Converted; !slices.Equal(c, []int{0}) {
-				t.Errorf("converted sections %v, want [0] (the ad only)", c)
+			if c := res.Tracks[0].Converted; !slices.Equal(c, tt.wantConverted) {
+				t.Errorf("converted sections %v, want %v", c, tt.wantConverted)
 			}
 			got := probeStreams(t, out)
 			want := adInfo.duration + mainInfo.duration
@@ -453,6 +466,7 @@ func TestJoinFailures(t *testing.T) {
 		name     string
 		ctx      context.Context
 		tracks   []JoinTrack
+		cancelAt string // cancel the context when Join logs this message
 		wantErr  error  // nil: want an *FFmpegError
 		wantText string // in the error
 	}{
@@ -488,6 +502,12 @@ func TestJoinFailures(t *testing.T) {
 			wantText: "",
 		},
 		{
+			name:     "cancelled as ffmpeg starts",
+			cancelAt: "starting ffmpeg",
+			tracks:   []JoinTrack{{Kind: KindVideo, Sections: []string{good, good}}},
+			wantErr:  context.Canceled,
+		},
+		{
 			name:     "expected durations do not match sections",
 			tracks:   []JoinTrack{{Kind: KindVideo, Sections: []string{good, good}, Expected: []float64{2}}},
 			wantText: "1 expected durations for 2 sections",
@@ -504,8 +524,15 @@ func TestJoinFailures(t *testing.T) {
 			if ctx == nil {
 				ctx = context.Background()
 			}
+			log := testLogger(t)
+			if tt.cancelAt != "" {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				defer cancel()
+				log = slog.New(cancelOn{log.Handler(), tt.cancelAt, cancel})
+			}
 			out := filepath.Join(t.TempDir(), "out.mp4")
-			_, err := Join(ctx, JoinOptions{Output: out, Tracks: tt.tracks, Logger: testLogger(t)})
+			_, err := Join(ctx, JoinOptions{Output: out, Tracks: tt.tracks, Logger: log})
 			t.Logf("error: %v", err)
 			switch {
 			case err == nil:
@@ -518,6 +545,20 @@ func TestJoinFailures(t *testing.T) {
 			checkNoLeftovers(t, out, false)
 		})
 	}
+}
+
+// cancelOn is a log handler that cancels a context when a message is logged.
+type cancelOn struct {
+	slog.Handler
+	msg    string
+	cancel context.CancelFunc
+}
+
+func (c cancelOn) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == c.msg {
+		c.cancel()
+	}
+	return c.Handler.Handle(ctx, r)
 }
 
 // TestJoinVerifyFailure makes the final check fail (a track said to be far longer than its sections, but each
