@@ -1,6 +1,7 @@
 // Package merge builds one output file from ordered segment files: it streams them through ffmpeg (-c copy into
 // MP4) while they are still being downloaded, verifies the result, and falls back to plain byte concatenation
-// when ffmpeg is absent.
+// when ffmpeg is absent. Join then muxes such outputs, one per track and discontinuity section, into the one
+// MP4 of a presentation.
 //
 // Verification of MPEG-TS input costs one header-only ffprobe whatever the length: while the segments pass
 // through on their way to ffmpeg, a scanner counts the video frames and follows the timestamps (expected
