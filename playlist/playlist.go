@@ -56,6 +56,8 @@ type Media struct {
 	Map            *Map // the first EXT-X-MAP (fMP4 initialisation section), or nil
 	EndList        bool
 	PlaylistType   string // "VOD", "EVENT" or ""
+	// DiscontinuitySequence is the discontinuity sequence number of the first segment.
+	DiscontinuitySequence int64
 }
 
 // A Segment is one media segment.
@@ -68,6 +70,7 @@ type Segment struct {
 	Key           *Key       // the EXT-X-KEY in effect, nil when not encrypted
 	Map           *Map       // the EXT-X-MAP in effect, nil for none
 	Discontinuity bool
+	Gap           bool // EXT-X-GAP: the segment is missing on purpose and must not be fetched
 }
 
 // A ByteRange selects Length bytes at Offset of a resource.
@@ -208,6 +211,9 @@ func Parse(data []byte, base *url.URL) (*Playlist, error) {
 			continue
 		}
 		if !sawHeader {
+			if strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "#EXT") {
+				continue // a comment before the header: players tolerate it
+			}
 			if line != "#EXTM3U" && !strings.HasPrefix(line, "#EXTM3U ") {
 				return nil, p.errorf("missing #EXTM3U header")
 			}
@@ -220,6 +226,11 @@ func Parse(data []byte, base *url.URL) (*Playlist, error) {
 	}
 	if !sawHeader {
 		return nil, &ParseError{Msg: "missing #EXTM3U header (empty input)"}
+	}
+	if _, seg := p.pending.(*Segment); seg && !p.isMaster {
+		// A live playlist caught mid-write: the last #EXTINF has no URI yet.
+		// Players drop it and so do we; the next reload lists it whole.
+		p.pending = nil
 	}
 	if p.pending != nil {
 		p.line, p.text = p.pendingLine, p.pendingText
@@ -242,6 +253,7 @@ type parser struct {
 	key           *Key
 	curMap        *Map
 	discontinuity bool
+	gap           bool
 	byteRange     *ByteRange
 	hasByteRange  bool
 	rangeOpen     bool // byteRange has no explicit offset
@@ -369,6 +381,18 @@ func (p *parser) parseLine(line string) error {
 	case "#EXT-X-DISCONTINUITY":
 		p.discontinuity = true
 		return p.kind(false)
+	case "#EXT-X-GAP":
+		p.gap = true
+		return p.kind(false)
+	case "#EXT-X-DISCONTINUITY-SEQUENCE":
+		if err := p.kind(false); err != nil {
+			return err
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		if err != nil || n < 0 || n > math.MaxInt32 {
+			return p.errorf("bad discontinuity sequence")
+		}
+		p.media.DiscontinuitySequence = n
 	case "#EXT-X-BYTERANGE":
 		br, open, err := p.byteRangeValue(strings.TrimSpace(value))
 		if err != nil {
@@ -450,7 +474,7 @@ func (p *parser) uri(line string) error {
 		}
 		v.URI = resolved
 		v.Sequence = p.media.MediaSequence + int64(len(p.media.Segments))
-		v.Key, v.Map, v.Discontinuity = p.key, p.curMap, p.discontinuity
+		v.Key, v.Map, v.Discontinuity, v.Gap = p.key, p.curMap, p.discontinuity, p.gap
 		if p.hasByteRange {
 			br := *p.byteRange
 			if p.rangeOpen {
@@ -463,7 +487,7 @@ func (p *parser) uri(line string) error {
 		}
 		p.lastRange, p.lastURI = v.ByteRange, resolved
 		p.media.Segments = append(p.media.Segments, *v)
-		p.discontinuity, p.hasByteRange, p.byteRange = false, false, nil
+		p.discontinuity, p.gap, p.hasByteRange, p.byteRange = false, false, false, nil
 	default:
 		return p.errorf("uri without a preceding #EXTINF or #EXT-X-STREAM-INF")
 	}
@@ -533,4 +557,60 @@ func (p *parser) attributes(s string) (map[string]string, error) {
 		}
 		attrs[name] = value
 	}
+}
+
+// AudioFor selects the audio renditions that play with variant v: sel "" takes
+// the group's DEFAULT=YES rendition (else its first), "all" every language of
+// the group once, and a language tag ("en", "fr-CA") the rendition of that
+// language (a prefix match: "en" finds "en-US"). Renditions without a URI are
+// muxed into the variant and are not returned; a nil result means the
+// variant carries its own audio (or none).
+func (m *Master) AudioFor(v *Variant, sel string) ([]Rendition, error) {
+	if v == nil || v.Audio == "" {
+		return nil, nil
+	}
+	var group []Rendition
+	for _, r := range m.Media {
+		if r.Type == "AUDIO" && r.GroupID == v.Audio && r.URI != "" {
+			group = append(group, r)
+		}
+	}
+	if len(group) == 0 {
+		return nil, nil
+	}
+	sel = strings.TrimSpace(sel)
+	switch {
+	case sel == "":
+		for _, r := range group {
+			if r.Default {
+				return []Rendition{r}, nil
+			}
+		}
+		return group[:1], nil
+	case strings.EqualFold(sel, "all"):
+		var out []Rendition
+		seen := map[string]bool{}
+		for _, r := range group {
+			k := strings.ToLower(r.Language + "\x00" + r.Name)
+			if r.Language != "" {
+				k = strings.ToLower(r.Language)
+			}
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, r)
+			}
+		}
+		return out, nil
+	}
+	for _, r := range group {
+		l := strings.ToLower(r.Language)
+		if l == strings.ToLower(sel) || strings.HasPrefix(l, strings.ToLower(sel)+"-") || strings.EqualFold(r.Name, sel) {
+			return []Rendition{r}, nil
+		}
+	}
+	var langs []string
+	for _, r := range group {
+		langs = append(langs, fmt.Sprintf("%s (%s)", r.Language, r.Name))
+	}
+	return nil, fmt.Errorf("no audio rendition matches %q; choices: %s", sel, strings.Join(langs, ", "))
 }

@@ -232,7 +232,6 @@ func TestParseErrors(t *testing.T) {
 		{"infinite duration", hdr + "#EXTINF:Inf,\na.ts\n", `playlist line 3 "#EXTINF:Inf,": bad duration`},
 		{"overflowing duration", hdr + "#EXTINF:1e400,\na.ts\n", `playlist line 3 "#EXTINF:1e400,": bad duration`},
 		{"empty duration", hdr + "#EXTINF:\na.ts\n", `playlist line 3 "#EXTINF:": bad duration`},
-		{"extinf at end", hdr + "#EXTINF:4,\na.ts\n#EXTINF:4,\n", `playlist line 5 "#EXTINF:4,": no uri after #EXTINF`},
 		{"extinf then extinf", hdr + "#EXTINF:4,\n#EXTINF:4,\nb.ts\n", `playlist line 4 "#EXTINF:4,": #EXTINF without a uri before it`},
 		{"uri without extinf", hdr + "a.ts\n", `playlist line 3 "a.ts": uri without a preceding #EXTINF or #EXT-X-STREAM-INF`},
 		{"bad uri", hdr + "#EXTINF:4,\n%zz.ts\n", `playlist line 4 "%zz.ts": bad uri "%zz.ts"`},
@@ -321,5 +320,51 @@ func TestSniff(t *testing.T) {
 		if got := Sniff([]byte(tt.in)); got != tt.want {
 			t.Errorf("Sniff(%q): got %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+// Live servers are caught mid-write: a trailing #EXTINF without its URI is
+// dropped (as players do), and a comment before #EXTM3U is tolerated.
+func TestParseLiveQuirks(t *testing.T) {
+	tests := []struct {
+		name, in string
+		segs     int
+	}{
+		{"extinf at end", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\na.ts\n#EXTINF:1,\n", 1},
+		{"comment before header", "# written by origin\n#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\na.ts\n", 1},
+		{"whole", "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\na.ts\n#EXTINF:1,\nb.ts\n", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pl, err := Parse([]byte(tt.in), base)
+			if err != nil || pl.Media == nil {
+				t.Fatalf("Parse(%q): %v", tt.in, err)
+			}
+			if got := len(pl.Media.Segments); got != tt.segs {
+				t.Errorf("Parse(%q): %d segments, want %d", tt.in, got, tt.segs)
+			}
+		})
+	}
+	if _, err := Parse([]byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n"), base); err == nil {
+		t.Error("a master playlist's dangling #EXT-X-STREAM-INF: got no error")
+	}
+}
+
+func TestParseGapAndDiscontinuitySequence(t *testing.T) {
+	in := "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-DISCONTINUITY-SEQUENCE:3\n#EXTINF:1,\na.ts\n#EXT-X-GAP\n#EXTINF:1,\nb.ts\n#EXTINF:1,\nc.ts\n#EXT-X-ENDLIST\n"
+	pl, err := Parse([]byte(in), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := pl.Media
+	if md.DiscontinuitySequence != 3 {
+		t.Errorf("DiscontinuitySequence = %d, want 3", md.DiscontinuitySequence)
+	}
+	var gaps []bool
+	for _, s := range md.Segments {
+		gaps = append(gaps, s.Gap)
+	}
+	if !reflect.DeepEqual(gaps, []bool{false, true, false}) {
+		t.Errorf("gaps = %v, want [false true false]", gaps)
 	}
 }
