@@ -1,0 +1,111 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/streamsnatcher/streamsnatcher/playlist"
+)
+
+// ErrUnsupported marks what a plan cannot record (SAMPLE-AES, DRM, …).
+var ErrUnsupported = errors.New("not supported")
+
+// FromMedia builds a track from an HLS media playlist fetched from source.
+// Segments are numbered from 0 in playlist order; Sequence keeps the media
+// sequence number (the key IV and a live follower's identity), Section counts
+// EXT-X-DISCONTINUITY tags, and EXT-X-GAP segments are marked, never fetched.
+func FromMedia(md *playlist.Media, source, id, kind string) (*Track, error) {
+	if len(md.Segments) == 0 {
+		return nil, errors.New("the playlist lists no segments")
+	}
+	if len(md.Segments) > MaxSegments {
+		return nil, fmt.Errorf("the playlist lists %d segments, at most %d", len(md.Segments), MaxSegments)
+	}
+	t := &Track{ID: id, Kind: kind, Source: source, Live: !md.EndList, TargetDuration: float64(md.TargetDuration)}
+	t.Segments = make([]Segment, 0, len(md.Segments))
+	keys := map[Key]int{}
+	section := 0
+	for i, ps := range md.Segments {
+		if ps.Discontinuity && i > 0 {
+			section++
+		}
+		s := Segment{URL: ps.URI, Duration: ps.Duration, Sequence: ps.Sequence, Section: section, Gap: ps.Gap}
+		if ps.ByteRange != nil {
+			s.Range = &ByteRange{Offset: ps.ByteRange.Offset, Length: ps.ByteRange.Length}
+		}
+		if k := ps.Key; k != nil && !strings.EqualFold(k.Method, "NONE") {
+			if k.Method != "AES-128" {
+				return nil, fmt.Errorf("segment %d: %s encryption is %w (only whole-segment AES-128 is)", i, k.Method, ErrUnsupported)
+			}
+			if ps.Map != nil {
+				return nil, fmt.Errorf("encrypted fMP4 (EXT-X-MAP with AES-128) is %w", ErrUnsupported)
+			}
+			key := Key{Method: k.Method, URI: k.URI}
+			n, ok := keys[key]
+			if !ok {
+				t.Keys = append(t.Keys, key)
+				n = len(t.Keys)
+				keys[key] = n
+			}
+			s.Key, s.IV = n, k.IV
+		}
+		if m := ps.Map; m != nil {
+			in := Init{URL: m.URI}
+			if m.ByteRange != nil {
+				in.Range = &ByteRange{Offset: m.ByteRange.Offset, Length: m.ByteRange.Length}
+			}
+			n, ok := 0, false
+			for j, have := range t.Inits {
+				if sameInit(have, in) {
+					n, ok = j+1, true
+				}
+			}
+			if !ok {
+				t.Inits = append(t.Inits, in)
+				n = len(t.Inits)
+			}
+			s.Init = n
+		}
+		t.Segments = append(t.Segments, s)
+	}
+	t.Ext = extOf(firstURL(t.Segments))
+	if t.Ext == "" {
+		t.Ext = ".ts"
+		if len(t.Inits) > 0 {
+			t.Ext = ".m4s"
+		}
+	}
+	return t, nil
+}
+
+func sameInit(a, b Init) bool {
+	if a.URL != b.URL || (a.Range == nil) != (b.Range == nil) {
+		return false
+	}
+	return a.Range == nil || *a.Range == *b.Range
+}
+
+func firstURL(segs []Segment) string {
+	for _, s := range segs {
+		if s.URL != "" {
+			return s.URL
+		}
+	}
+	return ""
+}
+
+// extOf is the known media extension of a URL's path, or "".
+// TODO(media): ask the media package once it lands.
+func extOf(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	if i := strings.LastIndexByte(raw, '.'); i >= 0 && !strings.Contains(raw[i:], "/") {
+		switch e := strings.ToLower(raw[i:]); e {
+		case ".ts", ".m4s", ".aac", ".mp4", ".m4a", ".m4v", ".mp3", ".cmfv", ".cmfa", ".vtt":
+			return e
+		}
+	}
+	return ""
+}
