@@ -43,9 +43,11 @@ func (b *dashBackend) StartGet(f dashboard.GetForm) (string, error) {
 	if f.Count <= 0 {
 		return "", fmt.Errorf("this test backend needs a count")
 	}
-	s := &recorder.Session{Source: "get", Input: f.URL, Template: t, Last: (f.Count - 1) * t.Step, EndKnown: true,
-		Ext: ".ts", Headers: map[string]string{"Referer": f.Referer}, Page: f.Referer,
+	s := &recorder.Session{Source: "get", Input: f.URL, Headers: map[string]string{"Referer": f.Referer}, Page: f.Referer,
 		Target: filepath.Join(b.outDir, fmt.Sprintf("get-%d.mp4", time.Now().UnixNano()))}
+	tr := recorder.NewTemplateTrack(t, 0)
+	tr.Last, tr.EndKnown = (f.Count-1)*t.Step, true
+	s.AddTrack(tr)
 	if err := b.capt.Add(s); err != nil {
 		return "", err
 	}

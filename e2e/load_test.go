@@ -65,7 +65,10 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &recorder.Session{Source: "get", Template: tmpl, Ext: ".ts", Last: int64(len(media.Segments) - 1), EndKnown: true}
+	s := &recorder.Session{Source: "get"}
+	tr := recorder.NewTemplateTrack(tmpl, 0)
+	tr.Last, tr.EndKnown = int64(len(media.Segments)-1), true
+	s.AddTrack(tr)
 	start := time.Now()
 	if err := capt.Add(s); err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ type Options struct {
 	// the segment arrived by other means (the browser's own copy, tee'd by the
 	// proxy), waiting for a copy in flight if need be; otherwise the caller
 	// fetches it and calls release when done.
-	Claim func(ctx context.Context, i int64) (arrived bool, release func())
+	Claim func(ctx context.Context, track string, i int64) (arrived bool, release func())
 }
 
 // DefaultConcurrency is the number of parallel downloads when none is given.
@@ -88,12 +88,16 @@ func NewClient(base *http.Transport, concurrency int) *http.Client {
 
 // A SegmentError records a segment that could not be fetched.
 type SegmentError struct {
+	Track string // the track's id; "" in a session of one track
 	Index int64
 	URL   string
 	Err   error
 }
 
 func (e *SegmentError) Error() string {
+	if e.Track != "" && e.Track != "video" {
+		return fmt.Sprintf("%s segment %d: %v", e.Track, e.Index, e.Err)
+	}
 	return fmt.Sprintf("segment %d: %v", e.Index, e.Err)
 }
 
@@ -193,7 +197,7 @@ func (f *feed) run(ctx context.Context) error {
 // segments that failed after every retry, and ErrExpired (wrapped) when the
 // origin started refusing access: then it stops early, leaving the rest for a
 // later run with new headers.
-func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Options, fd *feed) ([]*SegmentError, error) {
+func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options, fd *feed) ([]*SegmentError, error) {
 	var (
 		mu      sync.Mutex
 		failed  []*SegmentError
@@ -206,7 +210,7 @@ func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Optio
 	attempt := func(ctx context.Context, i int64, tries int) error {
 		url := s.URL(i)
 		if o.Claim != nil {
-			_, release := o.Claim(ctx, i)
+			_, release := o.Claim(ctx, s.ID, i)
 			if release != nil {
 				defer release()
 			}
@@ -218,18 +222,19 @@ func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Optio
 			}
 		}
 		var dec *decryption
-		if f.block != nil {
+		seg := s.Segment(i)
+		if seg.Key > 0 && seg.Key < len(f.blocks) {
 			iv, err := s.IV(i)
 			if err != nil {
 				return fmt.Errorf("%s: %w: %w", redactURL(url), ErrDecrypt, err)
 			}
-			dec = &decryption{block: f.block, iv: iv}
+			dec = &decryption{block: f.blocks[seg.Key], iv: iv}
 		}
 		var err error
 		for a := 1; a <= tries; a++ {
 			o.Progress.Attempts.Add(1)
 			var n int64
-			n, err = f.fetchTo(ctx, url, s.SegmentPath(i), true, dec)
+			n, err = f.fetchRange(ctx, url, seg.Range, s.SegmentPath(i), true, dec)
 			if err == nil {
 				o.Progress.Bytes.Add(n)
 				o.Progress.Fetched.Add(1)
@@ -302,8 +307,11 @@ func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Optio
 	}
 
 	var todo []int64
-	o.Progress.Done.Store(0)
 	for _, i := range idx {
+		if s.IsGap(i) {
+			fd.mark(i, skipped) // EXT-X-GAP: a hole by design, never fetched
+			continue
+		}
 		if s.Have(i) {
 			o.Progress.Done.Add(1)
 			fd.mark(i, ready)

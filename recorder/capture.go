@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
 	"github.com/streamsnatcher/streamsnatcher/proxy"
 	"github.com/streamsnatcher/streamsnatcher/urltemplate"
@@ -40,15 +41,40 @@ type Capture struct {
 	mu       sync.Mutex
 	streams  []*live
 	byShape  map[string]*live
-	bySegURL map[string]segRef // playlist streams: segment URL (no query) → stream and index
-	byList   map[string]*live  // playlist URL (no query) → stream
-	byKey    map[string]*live  // encrypted playlist streams: key URI → stream
+	bySegURL map[string]segRef   // playlist streams: segment URL (no query) → recording, track and index
+	byList   map[string]trackRef // media playlist URL (no query) → recording and track
+	byKey    map[string]trackRef // encrypted playlist streams: key URI → recording and track
+	// Master playlists seen: which media playlist is which variant or rendition.
+	mediaOf  map[string]*masterRef // media playlist URL (no query) → its master
+	byMaster map[string]*live      // master playlist URL (no query) → its recording
+	early    map[string]*Track     // renditions seen before their recording existed
+	inits    map[string]string     // fMP4 init segments seen, by directory URL
 	wg       sync.WaitGroup
 }
 
 type segRef struct {
 	l *live
+	t *Track
 	i int64
+}
+
+type trackRef struct {
+	l *live
+	t *Track
+}
+
+// A masterRef says which entry of which master playlist a media playlist is.
+type masterRef struct {
+	master  string // master URL (no query)
+	variant *playlist.Variant
+	audio   []playlist.Rendition // the variant's audio group (renditions with a URI)
+	rend    *playlist.Rendition  // set when the media playlist is this audio rendition
+}
+
+// flightKey names one segment of one track.
+type flightKey struct {
+	track string
+	i     int64
 }
 
 // live is one stream being captured.
@@ -58,14 +84,15 @@ type live struct {
 	shape    string
 	seen     []string // distinct observed segment URLs while the template is uncertain
 	observed map[string]string
-	inflight map[int64]*flight // segments on their way: the browser's (tee'd) or the backfill's
+	inflight map[flightKey]*flight // segments on their way: the browser's (tee'd) or the backfill's
+	waiting  int                   // renditions whose playlists the browser has not fetched yet
 	running  bool
 	again    bool // new credentials arrived while running or paused: run again
 	reason   string
 	// Credentials observed while a run uses the session, applied before the next run.
 	pendingHeaders  map[string]string
 	pendingURL      string
-	pendingSegments []string           // a reloaded playlist's segment URLs (fresh tokens)
+	pendingSegments map[string][]string // a reloaded playlist's segment URLs (fresh tokens), by track
 	allowGaps       bool               // the person allowed a merge with holes
 	userPaused      bool               // the person paused it: no automatic restarts
 	cancel          context.CancelFunc // stops the run in progress
@@ -88,8 +115,9 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Capture{store: store, outDir: o.OutDir, opts: o.Run, mopts: o.Merge, log: log, ctx: ctx,
-		byShape: map[string]*live{}, bySegURL: map[string]segRef{}, byList: map[string]*live{},
-		byKey: map[string]*live{}}
+		byShape: map[string]*live{}, bySegURL: map[string]segRef{}, byList: map[string]trackRef{},
+		byKey: map[string]trackRef{}, mediaOf: map[string]*masterRef{}, byMaster: map[string]*live{},
+		early: map[string]*Track{}, inits: map[string]string{}}
 }
 
 // Wait blocks until every background backfill and merge has returned.
@@ -104,25 +132,26 @@ type StreamStatus struct {
 	Reason   string // what it waits for, or why it cannot go on
 }
 
-// Streams returns a snapshot of every stream seen, oldest first.
+// Streams returns a snapshot of every stream seen, oldest first. It reads
+// what each run last published and the progress counters; it never touches
+// the disk, so the proxy's request path never waits for it.
 func (c *Capture) Streams() []StreamStatus {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]StreamStatus, 0, len(c.streams))
-	for _, l := range c.streams {
-		// A run may be writing the session: read the copy it last saved.
-		s, err := c.store.Load(l.s.ID)
-		if err != nil {
+	ls := slices.Clone(c.streams)
+	c.mu.Unlock()
+	out := make([]StreamStatus, 0, len(ls))
+	for _, l := range ls {
+		snap := l.s.Published()
+		if snap == nil {
 			continue
 		}
-		st := StreamStatus{Session: s.Summary(), Progress: l.prog, Reason: l.reason, Headers: map[string]string{}}
-		if s.Template != nil {
-			st.Template = redactURL(s.Template.String())
-		} else {
-			st.Template = "playlist " + redactURL(s.PlaylistURL)
-		}
-		for k, v := range s.Headers {
-			st.Headers[k] = RedactHeader(k, v)
+		c.mu.Lock()
+		reason := l.reason
+		c.mu.Unlock()
+		st := StreamStatus{Session: snap.Summary, Progress: l.prog, Reason: reason, Template: snap.Template,
+			Headers: snap.Headers}
+		if d := l.prog.Done.Load(); st.Session.State != StateDone && int(d) > st.Session.SegmentsDone {
+			st.Session.SegmentsDone = int(d)
 		}
 		out = append(out, st)
 	}
@@ -311,42 +340,210 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		c.log.Warn("malformed playlist", "url", redactURL(u), "err", err)
 		return
 	}
-	if pl.Media == nil {
-		return // a master: the player will fetch the media playlist it chose
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if pl.Master != nil {
+		c.onMasterLocked(u, pl.Master)
+		return
+	}
 	key := stripQuery(u)
-	s := &Session{Source: "watch", Page: h["Referer"], Input: u, Headers: h}
-	if err := s.useMedia(pl.Media, u); err != nil {
+	kind, id := plan.Video, "video"
+	ref := c.mediaOf[key]
+	if ref != nil && ref.rend != nil {
+		kind, id = plan.Audio, audioTrackID(ref.rend.Language)
+	}
+	p, err := plan.FromMedia(pl.Media, u, id, kind)
+	if err != nil {
 		c.log.Warn("playlist not usable", "url", redactURL(u), "err", err)
 		return
 	}
-	if l, ok := c.byList[key]; ok {
+	if ref != nil && ref.rend != nil {
+		p.Language, p.Name, p.Default = ref.rend.Language, ref.rend.Name, ref.rend.Default
+	}
+	if tr, ok := c.byList[key]; ok {
 		// The page was reloaded: the same list, perhaps with fresh tokens in its URLs.
-		if len(s.Segments) == len(l.s.Segments) && !slices.Equal(s.Segments, l.s.Segments) {
-			l.pendingSegments = s.Segments
+		if len(p.Segments) == len(tr.t.Segments) && !sameURLs(p.Segments, tr.t.Segments) {
+			if tr.l.pendingSegments == nil {
+				tr.l.pendingSegments = map[string][]string{}
+			}
+			tr.l.pendingSegments[tr.t.ID] = urlsOf(p.Segments)
 		}
-		c.refreshLocked(l, h, "")
+		c.refreshLocked(tr.l, h, "")
 		return
 	}
 	if !pl.Media.EndList {
 		c.log.Info("live playlist: recording what it lists now", "url", redactURL(u))
 	}
-	l, err := c.newLive(s, "")
+	t := NewListTrack(p)
+	switch {
+	case ref == nil:
+		// A media playlist on its own: a recording of one track.
+		s := &Session{Source: "watch", Page: h["Referer"], Input: u, Headers: h}
+		l, err := c.newLive(s, "")
+		if err != nil {
+			c.log.Warn("could not save session", "err", err)
+			return
+		}
+		c.addTrackLocked(l, t)
+		l.reason = ""
+		c.startLocked(l)
+	case ref.rend != nil:
+		// An audio rendition: a track of its master's recording.
+		l := c.byMaster[ref.master]
+		if l == nil {
+			c.early[key] = t
+			return
+		}
+		c.fillRenditionLocked(l, t)
+	default:
+		// A variant: the player chose it. Its audio renditions join it.
+		if l := c.byMaster[ref.master]; l != nil {
+			c.log.Info("the player switched variants; recording the first one it chose", "url", redactURL(u))
+			return
+		}
+		s := &Session{Source: "watch", Page: h["Referer"], Input: ref.master, Headers: h}
+		l, err := c.newLive(s, "")
+		if err != nil {
+			c.log.Warn("could not save session", "err", err)
+			return
+		}
+		c.byMaster[ref.master] = l
+		c.addTrackLocked(l, t)
+		for _, r := range c.audioChoiceLocked(ref) {
+			rt := &Track{Track: plan.Track{ID: audioTrackID(r.Language), Kind: plan.Audio, Language: r.Language,
+				Name: r.Name, Default: true, Source: r.URI}}
+			l.s.AddTrack(rt)
+			c.byList[stripQuery(r.URI)] = trackRef{l, rt}
+			if et := c.early[stripQuery(r.URI)]; et != nil {
+				delete(c.early, stripQuery(r.URI))
+				c.fillRenditionLocked(l, et)
+				continue
+			}
+			l.waiting++
+		}
+		_ = l.s.Save()
+		if l.waiting == 0 {
+			c.startLocked(l)
+			return
+		}
+		// Players fetch the audio playlist right after the video's; if this one
+		// does not, the run reads it itself.
+		l.reason = "waiting for the audio playlist"
+		time.AfterFunc(3*time.Second, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if l.waiting > 0 {
+				l.waiting = 0
+				l.reason = ""
+				c.startLocked(l)
+			}
+		})
+	}
+}
+
+// onMasterLocked remembers which media playlist is which variant or rendition.
+func (c *Capture) onMasterLocked(u string, m *playlist.Master) {
+	key := stripQuery(u)
+	for i := range m.Variants {
+		v := &m.Variants[i]
+		ref := &masterRef{master: key, variant: v}
+		if v.Audio != "" {
+			for _, r := range m.Media {
+				if r.Type == "AUDIO" && r.GroupID == v.Audio && r.URI != "" {
+					ref.audio = append(ref.audio, r)
+				}
+			}
+		}
+		c.mediaOf[stripQuery(v.URI)] = ref
+	}
+	for i := range m.Media {
+		r := &m.Media[i]
+		if r.Type == "AUDIO" && r.URI != "" {
+			c.mediaOf[stripQuery(r.URI)] = &masterRef{master: key, rend: r}
+		}
+	}
+}
+
+// audioChoiceLocked picks the renditions to record with a variant: the
+// configured choice (default rendition, a language, or all).
+func (c *Capture) audioChoiceLocked(ref *masterRef) []playlist.Rendition {
+	if len(ref.audio) == 0 {
+		return nil
+	}
+	m := &playlist.Master{Media: ref.audio}
+	v := &playlist.Variant{Audio: ref.audio[0].GroupID}
+	rs, err := m.AudioFor(v, c.mopts.Audio)
 	if err != nil {
-		c.log.Warn("could not save session", "err", err)
+		c.log.Warn("audio choice", "err", err)
+		rs, _ = m.AudioFor(v, "")
+	}
+	return rs
+}
+
+// fillRenditionLocked gives a waiting audio track of l the plan the browser's
+// playlist carries.
+func (c *Capture) fillRenditionLocked(l *live, p *Track) {
+	var t *Track
+	for _, x := range l.s.Tracks {
+		if x.Kind == p.Kind && x.Language == p.Language && len(x.Segments) == 0 && x.Template == nil {
+			t = x
+		}
+	}
+	if t == nil || l.running {
 		return
 	}
-	c.byList[key] = l
-	for i, su := range s.Segments {
-		c.bySegURL[stripQuery(su)] = segRef{l, int64(i)}
+	id, dir := t.ID, t.dir
+	lang, name, def := t.Language, t.Name, t.Default
+	*t = *p
+	t.ID, t.dir, t.Language, t.Name, t.Default = id, dir, lang, name, def
+	c.mapTrackLocked(l, t)
+	_ = l.s.Save()
+	if l.waiting > 0 {
+		l.waiting--
+		if l.waiting == 0 {
+			l.reason = ""
+			c.startLocked(l)
+		}
 	}
-	if s.Key != nil {
-		c.byKey[s.Key.URI] = l
+}
+
+// addTrackLocked adds a listed track to a recording and maps its URLs.
+func (c *Capture) addTrackLocked(l *live, t *Track) {
+	l.s.AddTrack(t)
+	_ = os.MkdirAll(t.SegmentDir(), 0o700)
+	c.mapTrackLocked(l, t)
+	_ = l.s.Save()
+}
+
+// mapTrackLocked maps a listed track's playlist, segment and key URLs to it.
+func (c *Capture) mapTrackLocked(l *live, t *Track) {
+	_ = os.MkdirAll(t.SegmentDir(), 0o700)
+	c.byList[stripQuery(t.Source)] = trackRef{l, t}
+	for i, sg := range t.Segments {
+		if sg.URL != "" && !sg.Gap {
+			c.bySegURL[stripQuery(sg.URL)] = segRef{l, t, int64(i)}
+		}
 	}
-	l.reason = ""
-	c.startLocked(l)
+	for _, k := range t.Keys {
+		c.byKey[k.URI] = trackRef{l, t}
+	}
+}
+
+func sameURLs(a, b []plan.Segment) bool {
+	for i := range a {
+		if a[i].URL != b[i].URL {
+			return false
+		}
+	}
+	return true
+}
+
+func urlsOf(segs []plan.Segment) []string {
+	out := make([]string, len(segs))
+	for i, s := range segs {
+		out[i] = s.URL
+	}
+	return out
 }
 
 // onKey keeps the AES-128 key the browser fetched for an encrypted playlist
@@ -355,21 +552,25 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 func (c *Capture) onKey(ex *proxy.Exchange) proxy.BodyTap {
 	u := ex.Req.URL.String()
 	c.mu.Lock()
-	l := c.byKey[u]
+	ref, ok := c.byKey[u]
 	c.mu.Unlock()
-	if l == nil || ex.Status != http.StatusOK {
-		return nil
+	if !ok || ex.Status != http.StatusOK {
+		return c.onInit(ex)
 	}
+	l, t := ref.l, ref.t
 	h := keptHeaders(ex.Req.Header)
 	return &bufTap{max: keySize, done: func(b []byte) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if l.deleted || l.s.Key == nil || l.s.Key.URI != u {
+		if l.deleted {
 			return
 		}
-		if len(b) == keySize && !fileExists(l.s.KeyPath()) {
-			if err := l.s.saveKey(b); err != nil {
-				c.log.Warn("could not keep the key", "session", l.s.ID, "err", err)
+		for n := range t.Keys {
+			k := &t.Keys[n]
+			if k.URI == u && len(b) == keySize && !fileExists(t.KeyPath(k)) {
+				if err := t.saveKey(k, b); err != nil {
+					c.log.Warn("could not keep the key", "session", l.s.ID, "err", err)
+				}
 			}
 		}
 		c.refreshLocked(l, h, "")
@@ -380,9 +581,6 @@ func (c *Capture) newLive(s *Session, shape string) (*live, error) {
 	if err := c.store.Create(s); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(s.SegmentDir(), 0o700); err != nil {
-		return nil, err
-	}
 	if c.outDir != "" {
 		name := "video"
 		if u, err := url.Parse(s.Input); err == nil {
@@ -390,7 +588,7 @@ func (c *Capture) newLive(s *Session, shape string) (*live, error) {
 		}
 		s.Target = filepath.Join(c.outDir, name+"-"+s.ID+".mp4")
 	}
-	l := &live{s: s, prog: NewProgress(), shape: shape, observed: map[string]string{}, inflight: map[int64]*flight{}}
+	l := &live{s: s, prog: NewProgress(), shape: shape, observed: map[string]string{}, inflight: map[flightKey]*flight{}}
 	c.streams = append(c.streams, l)
 	return l, s.Save()
 }
@@ -418,36 +616,44 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	defer c.mu.Unlock()
 	if ref, ok := c.bySegURL[stripQuery(u)]; ok {
 		c.refreshLocked(ref.l, h, "")
-		return c.teeLocked(ref.l, ref.i, ex.ContentLength)
+		return c.teeLocked(ref.l, ref.t, ref.i, ex.ContentLength)
 	}
 	shape := urltemplate.Shape(u)
 	l := c.byShape[shape]
 	if l == nil {
-		t, err := urltemplate.Learn([]string{u})
+		tm, err := urltemplate.Learn([]string{u})
 		if err != nil {
 			c.log.Warn("segment URL with no learnable number: not recorded", "url", redactURL(u), "err", err)
 			return nil
 		}
-		s := &Session{Source: "watch", Page: h["Referer"], Input: u, Template: t, First: t.First, ProbeStart: true,
-			Headers: h, Ext: segmentExt(u), State: StateLearning}
+		s := &Session{Source: "watch", Page: h["Referer"], Input: u, Headers: h, State: StateLearning}
 		if l, err = c.newLive(s, shape); err != nil {
 			c.log.Warn("could not save session", "err", err)
 			return nil
 		}
+		t := &Track{Track: plan.Track{ID: "video", Kind: plan.Video, Template: tm, Ext: segmentExt(u)},
+			First: tm.First, ProbeStart: true}
+		if in := c.initForLocked(u); in != "" {
+			t.Inits, t.Init = []plan.Init{{URL: in}}, 1
+		}
+		s.AddTrack(t)
+		_ = os.MkdirAll(t.SegmentDir(), 0o700)
+		_ = s.Save()
 		c.byShape[shape] = l
 	}
 	s := l.s
-	if s.Template.Tentative {
+	t := s.Main()
+	if t.Template.Tentative {
 		if _, dup := l.observed[u]; !dup {
 			l.seen = append(l.seen, u)
 		}
 		if len(l.seen) >= 2 {
-			t, err := urltemplate.Learn(l.seen)
+			tm, err := urltemplate.Learn(l.seen)
 			if err != nil && len(l.seen) > 2 {
 				// An early odd one out (another rendition, a preview) must not block the
 				// stream for good: the two latest observations decide.
 				if t2, err2 := urltemplate.Learn(l.seen[len(l.seen)-2:]); err2 == nil {
-					t, err = t2, nil
+					tm, err = t2, nil
 				}
 			}
 			if err != nil {
@@ -456,34 +662,78 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 				_ = s.Save()
 				return nil
 			}
-			s.Template, s.First, s.Error, l.reason = t, t.First, "", ""
+			t.Template, t.First, s.Error, l.reason = tm, tm.First, "", ""
+			if t.Init == 0 {
+				if in := c.initForLocked(u); in != "" {
+					t.Inits, t.Init = []plan.Init{{URL: in}}, 1
+				}
+			}
 			c.adoptObservedLocked(l)
 		} else {
 			// One observation: keep the body aside until the numbering is certain.
-			dst := filepath.Join(s.Dir(), fmt.Sprintf("observed-%d%s", len(l.observed), s.ext()))
+			dst := filepath.Join(s.Dir(), fmt.Sprintf("observed-%d%s", len(l.observed), t.ext()))
 			l.observed[u] = dst
 			l.reason = "waiting for a second segment to learn the numbering"
 			return newFileTap(s, dst, ex.ContentLength, func(bool) {})
 		}
 	}
-	i, ok := s.Template.Match(u)
+	i, ok := t.Template.Match(u)
 	if !ok {
-		if _, loose := s.Template.MatchLoose(u); loose {
+		if _, loose := t.Template.MatchLoose(u); loose {
 			c.refreshLocked(l, h, u) // a new token: no tee, the old template cannot name this URL yet
 		}
 		return nil
 	}
 	c.refreshLocked(l, h, "")
-	tap := c.teeLocked(l, i, ex.ContentLength)
+	tap := c.teeLocked(l, t, i, ex.ContentLength)
 	c.startLocked(l)
 	return tap
 }
 
+// onInit remembers an fMP4 init segment the browser fetched, so a stream
+// learned from its segments' URLs (no playlist seen) can be merged.
+func (c *Capture) onInit(ex *proxy.Exchange) proxy.BodyTap {
+	if ex.Status != http.StatusOK || !isInitName(ex.Req.URL.Path) {
+		return nil
+	}
+	u := ex.Req.URL.String()
+	c.mu.Lock()
+	c.inits[dirOf(u)] = u
+	c.mu.Unlock()
+	return nil
+}
+
+// isInitName reports whether a path names an fMP4 initialisation segment, as
+// packagers name them: init.mp4, init-stream0.m4s, video_init.mp4, 720p/init.m4s.
+func isInitName(p string) bool {
+	base := strings.ToLower(path.Base(p))
+	ext := path.Ext(base)
+	if ext != ".mp4" && ext != ".m4s" && ext != ".m4v" && ext != ".m4a" && ext != ".cmfi" {
+		return false
+	}
+	return strings.Contains(strings.TrimSuffix(base, ext), "init") || ext == ".cmfi"
+}
+
+// dirOf is a URL without its last path element and query.
+func dirOf(u string) string {
+	u = stripQuery(u)
+	if i := strings.LastIndexByte(u, '/'); i >= 0 {
+		return u[:i+1]
+	}
+	return u
+}
+
+// initForLocked finds the init segment seen next to segment URL u.
+func (c *Capture) initForLocked(u string) string {
+	return c.inits[dirOf(u)]
+}
+
 // adoptObservedLocked files the bodies kept aside under their learned indices.
 func (c *Capture) adoptObservedLocked(l *live) {
+	t := l.s.Main()
 	for u, p := range l.observed {
-		if i, ok := l.s.Template.Match(u); ok && !l.s.Have(i) {
-			os.Rename(p, l.s.SegmentPath(i))
+		if i, ok := t.Template.Match(u); ok && !t.Have(i) {
+			os.Rename(p, t.SegmentPath(i))
 		}
 		os.Remove(p)
 	}
@@ -498,44 +748,46 @@ type flight struct {
 	once    sync.Once
 }
 
-// landLocked ends the flight of segment i.
-func (l *live) landLocked(i int64, f *flight) {
+// landLocked ends the flight of segment k.
+func (l *live) landLocked(k flightKey, f *flight) {
 	f.once.Do(func() {
-		if l.inflight[i] == f {
-			delete(l.inflight, i)
+		if l.inflight[k] == f {
+			delete(l.inflight, k)
 		}
 		close(f.done)
 	})
 }
 
-func (c *Capture) land(l *live, i int64, f *flight) {
+func (c *Capture) land(l *live, k flightKey, f *flight) {
 	c.mu.Lock()
-	l.landLocked(i, f)
+	l.landLocked(k, f)
 	c.mu.Unlock()
 }
 
 // teeLocked saves the browser's copy of segment i, unless it is already on
 // disk or the backfill is fetching it. Encrypted streams are not tee'd: the
 // backfill fetches and decrypts every segment itself.
-func (c *Capture) teeLocked(l *live, i int64, want int64) proxy.BodyTap {
-	if l.s.Key != nil || l.s.Have(i) {
-		return nil
+func (c *Capture) teeLocked(l *live, t *Track, i int64, want int64) proxy.BodyTap {
+	sg := t.Segment(i)
+	if sg.Key != 0 || sg.Range != nil || t.Have(i) {
+		return nil // encrypted (kept decrypted) or a byte range of a bigger file: the backfill fetches it
 	}
-	f := l.inflight[i]
+	k := flightKey{t.ID, i}
+	f := l.inflight[k]
 	switch {
 	case f == nil:
 		f = &flight{done: make(chan struct{}), browser: true}
-		l.inflight[i] = f
+		l.inflight[k] = f
 	case !f.browser || f.teed:
 		return nil
 	}
 	f.teed = true
-	t := newFileTap(l.s, l.s.SegmentPath(i), want, func(bool) { c.land(l, i, f) })
-	if t == nil {
-		l.landLocked(i, f)
+	tap := newFileTap(l.s, t.SegmentPath(i), want, func(bool) { c.land(l, k, f) })
+	if tap == nil {
+		l.landLocked(k, f)
 		return nil
 	}
-	return t
+	return tap
 }
 
 // refreshLocked takes fresh credentials from a new observation: headers, and
@@ -583,9 +835,13 @@ func (c *Capture) applyPendingLocked(l *live) {
 			c.log.Info("fresh token taken from the browser", "session", l.s.ID)
 		}
 	}
-	if l.pendingSegments != nil && len(l.pendingSegments) == len(l.s.Segments) {
-		l.s.Segments = l.pendingSegments
-		c.log.Info("fresh segment URLs taken from the reloaded playlist", "session", l.s.ID)
+	for id, urls := range l.pendingSegments {
+		if t := l.s.Track(id); t != nil && len(urls) == len(t.Segments) {
+			for i, u := range urls {
+				t.Segments[i].URL = u
+			}
+			c.log.Info("fresh segment URLs taken from the reloaded playlist", "session", l.s.ID, "track", id)
+		}
 	}
 	l.pendingHeaders, l.pendingURL, l.pendingSegments = nil, "", nil
 	_ = l.s.Save()
@@ -596,7 +852,10 @@ func (c *Capture) startLocked(l *live) {
 	if l.deleted || l.userPaused {
 		return
 	}
-	if l.running || l.s.Template != nil && l.s.Template.Tentative {
+	if l.running || l.waiting > 0 {
+		return
+	}
+	if t := l.s.Main(); t == nil || t.Template != nil && t.Template.Tentative {
 		return
 	}
 	if l.s.State == StateDone {
@@ -618,7 +877,7 @@ func (c *Capture) runStream(l *live) {
 	for {
 		o := c.opts
 		o.Progress = l.prog
-		o.Claim = func(ctx context.Context, i int64) (bool, func()) { return c.claim(ctx, l, i) }
+		o.Claim = func(ctx context.Context, track string, i int64) (bool, func()) { return c.claim(ctx, l, flightKey{track, i}) }
 		c.mu.Lock()
 		s := l.s
 		mo := c.mopts
@@ -662,14 +921,14 @@ func (c *Capture) runStream(l *live) {
 
 // claim lets the backfill fetch segment i unless the browser's copy is on its
 // way; while the backfill fetches it, a browser request for it waits for that copy.
-func (c *Capture) claim(ctx context.Context, l *live, i int64) (bool, func()) {
+func (c *Capture) claim(ctx context.Context, l *live, k flightKey) (bool, func()) {
 	c.mu.Lock()
-	f := l.inflight[i]
+	f := l.inflight[k]
 	if f == nil {
 		mine := &flight{done: make(chan struct{})}
-		l.inflight[i] = mine
+		l.inflight[k] = mine
 		c.mu.Unlock()
-		return false, func() { c.land(l, i, mine) }
+		return false, func() { c.land(l, k, mine) }
 	}
 	c.mu.Unlock()
 	select {
@@ -698,21 +957,27 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 	u := req.URL.String()
 	c.mu.Lock()
 	var l *live
+	var t *Track
 	var i int64
 	if ref, ok := c.bySegURL[stripQuery(u)]; ok {
-		l, i = ref.l, ref.i
-	} else if sl := c.byShape[urltemplate.Shape(u)]; sl != nil && !sl.s.Template.Tentative {
-		if idx, ok := sl.s.Template.Match(u); ok {
-			l, i = sl, idx
+		l, t, i = ref.l, ref.t, ref.i
+	} else if sl := c.byShape[urltemplate.Shape(u)]; sl != nil && !sl.s.Main().Template.Tentative {
+		if idx, ok := sl.s.Main().Template.Match(u); ok {
+			l, t, i = sl, sl.s.Main(), idx
 		}
 	}
-	if l == nil || l.s.Key != nil {
+	if l == nil {
 		c.mu.Unlock()
 		return nil
 	}
-	path := l.s.SegmentPath(i)
-	f := l.inflight[i]
-	if f == nil && !l.s.Have(i) {
+	if sg := t.Segment(i); sg.Key != 0 || sg.Range != nil {
+		c.mu.Unlock()
+		return nil // kept decrypted, or a range of a bigger file: the origin answers
+	}
+	path := t.SegmentPath(i)
+	k := flightKey{t.ID, i}
+	f := l.inflight[k]
+	if f == nil && !t.Have(i) {
 		if !whole {
 			c.mu.Unlock()
 			return nil // a part of it: forwarded, not tee'd
@@ -720,8 +985,8 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 		// Forwarded: claim it for the browser so the backfill waits for the tee'd copy.
 		// If no usable answer comes back, the claim lapses.
 		f = &flight{done: make(chan struct{}), browser: true}
-		l.inflight[i] = f
-		time.AfterFunc(30*time.Second, func() { c.land(l, i, f) })
+		l.inflight[k] = f
+		time.AfterFunc(30*time.Second, func() { c.land(l, k, f) })
 		c.mu.Unlock()
 		return nil
 	}
@@ -859,8 +1124,13 @@ func (c *Capture) Act(id, action string) error {
 			}
 		}
 		for k, v := range c.byList {
-			if v == l {
+			if v.l == l {
 				delete(c.byList, k)
+			}
+		}
+		for k, v := range c.byMaster {
+			if v == l {
+				delete(c.byMaster, k)
 			}
 		}
 		for k, v := range c.bySegURL {
@@ -869,7 +1139,7 @@ func (c *Capture) Act(id, action string) error {
 			}
 		}
 		for k, v := range c.byKey {
-			if v == l {
+			if v.l == l {
 				delete(c.byKey, k)
 			}
 		}
@@ -916,10 +1186,12 @@ func (c *Capture) Add(s *Session) error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(s.SegmentDir(), 0o700); err != nil {
-		return err
+	for _, t := range s.Tracks {
+		if err := os.MkdirAll(t.SegmentDir(), 0o700); err != nil {
+			return err
+		}
 	}
-	l := &live{s: s, prog: NewProgress(), observed: map[string]string{}, inflight: map[int64]*flight{}}
+	l := &live{s: s, prog: NewProgress(), observed: map[string]string{}, inflight: map[flightKey]*flight{}}
 	c.streams = append(c.streams, l)
 	c.kickLocked(l)
 	return nil

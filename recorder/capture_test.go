@@ -132,7 +132,7 @@ func TestCaptureSeparatesStreams(t *testing.T) {
 	}
 	var main *Session
 	for _, s := range list {
-		if s.PlaylistURL != "" {
+		if s.Main() != nil && s.Main().Source != "" {
 			main = s
 		}
 	}
@@ -279,8 +279,8 @@ func TestCaptureLearnsPastAnOddOneOut(t *testing.T) {
 	s := waitState(t, fx.store, onlySession(t, fx.store).ID, StateDone)
 	c.Wait()
 	fx.checkOutput(t, s.Output)
-	if s.Template == nil || !strings.Contains(s.Template.URL(0), "/720p/") {
-		t.Errorf("learned %v, want the 720p numbering", s.Template)
+	if m := s.Main(); m == nil || m.Template == nil || !strings.Contains(m.Template.URL(0), "/720p/") {
+		t.Errorf("learned %+v, want the 720p numbering", m)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -13,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/streamsnatcher/streamsnatcher/plan"
 )
 
 // HLS AES-128 (RFC 8216 §4.3.2.4, §5.2): every segment is encrypted whole with
@@ -68,81 +69,46 @@ func sequenceIV(seq int64) [keySize]byte {
 	return iv
 }
 
-// IV returns the AES-128 IV of segment index i: its explicit IV, else its
-// media sequence number.
-func (s *Session) IV(i int64) ([keySize]byte, error) {
-	v := ""
-	switch {
-	case len(s.IVs) > 0 && i >= 0 && i < int64(len(s.IVs)):
-		v = s.IVs[i]
-	case len(s.IVs) == 0 && s.Key != nil:
-		v = s.Key.IV
-	}
-	if v == "" {
-		return sequenceIV(s.MediaSequence + i), nil
-	}
-	return parseIV(v)
-}
-
-// KeyPath is where the session keeps its AES key as captured (mode 0600).
-func (s *Session) KeyPath() string {
-	name := "key"
-	if s.Key != nil {
-		sum := sha256.Sum256([]byte(s.Key.URI))
-		name = hex.EncodeToString(sum[:8])
-	}
-	return filepath.Join(s.dir, "keys", name+".key")
-}
-
-// saveKey keeps key in the session's keys/ directory.
-func (s *Session) saveKey(key []byte) error {
-	if err := os.MkdirAll(filepath.Join(s.dir, "keys"), 0o700); err != nil {
+// saveKey keeps key k of the track in its keys/ directory.
+func (t *Track) saveKey(k *plan.Key, key []byte) error {
+	if err := os.MkdirAll(filepath.Join(t.dir, "keys"), 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(s.KeyPath(), key, 0o600)
+	return writeFileAtomic(t.KeyPath(k), key, 0o600)
 }
 
-// check refuses what a session cannot decrypt before anything is fetched.
-func (k *Key) check() error {
-	if k.Method != MethodAES128 {
-		return fmt.Errorf("%s encryption: %w (only whole-segment AES-128 is)", k.Method, ErrUnsupported)
-	}
-	if k.URI == "" {
-		return errors.New("key without URI")
-	}
-	if k.IV != "" {
-		if _, err := parseIV(k.IV); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// loadKey returns the session's AES cipher: from keys/ if a run or the browser
-// kept it, else fetched once with the session's headers and kept. It returns
-// nil when the session is not encrypted.
-func loadKey(ctx context.Context, s *Session, f *fetcher) (cipher.Block, error) {
-	if s.Key == nil {
+// loadKeys returns the AES cipher of each key of the track (1-based, as
+// segments name them): from keys/ if a run or the browser kept it, else
+// fetched once with the session's headers and kept. Clear tracks get nil.
+func loadKeys(ctx context.Context, t *Track, f *fetcher) ([]cipher.Block, error) {
+	if len(t.Keys) == 0 {
 		return nil, nil
 	}
-	if err := s.Key.check(); err != nil {
-		return nil, fmt.Errorf("key: %w", err)
-	}
-	key, err := os.ReadFile(s.KeyPath())
-	if err != nil || len(key) != keySize {
-		data, _, err := f.get(ctx, s.Key.URI, maxKeyResponse)
-		if err != nil {
+	blocks := make([]cipher.Block, len(t.Keys)+1)
+	for n := range t.Keys {
+		k := &t.Keys[n]
+		if k.Method != MethodAES128 {
+			return nil, fmt.Errorf("key: %s encryption: %w (only whole-segment AES-128 is)", k.Method, ErrUnsupported)
+		}
+		key, err := os.ReadFile(t.KeyPath(k))
+		if err != nil || len(key) != keySize {
+			data, _, err := f.get(ctx, k.URI, maxKeyResponse)
+			if err != nil {
+				return nil, fmt.Errorf("key: %w", err)
+			}
+			if len(data) != keySize {
+				return nil, fmt.Errorf("key %s: %w: %d bytes, want exactly %d", redactURL(k.URI), ErrNotMedia, len(data), keySize)
+			}
+			if err := t.saveKey(k, data); err != nil {
+				return nil, fmt.Errorf("key file: %w", err)
+			}
+			key = data
+		}
+		if blocks[n+1], err = aes.NewCipher(key); err != nil {
 			return nil, fmt.Errorf("key: %w", err)
 		}
-		if len(data) != keySize {
-			return nil, fmt.Errorf("key %s: %w: %d bytes, want exactly %d", redactURL(s.Key.URI), ErrNotMedia, len(data), keySize)
-		}
-		if err := s.saveKey(data); err != nil {
-			return nil, fmt.Errorf("key file: %w", err)
-		}
-		key = data
 	}
-	return aes.NewCipher(key)
+	return blocks, nil
 }
 
 // decryptWriter decrypts an AES-128-CBC stream into w. It buffers at most one

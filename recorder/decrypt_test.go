@@ -19,6 +19,7 @@ import (
 
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
 	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
+	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
 	"github.com/streamsnatcher/streamsnatcher/proxy"
 )
@@ -105,7 +106,7 @@ func newEncFixture(t *testing.T, eo encOrigin) (*fixture, string) {
 
 func (fx *fixture) playlistSession(t *testing.T, u string) *Session {
 	t.Helper()
-	s := &Session{Source: "get", PlaylistURL: u, Input: u, Headers: fx.headers(), Target: filepath.Join(t.TempDir(), "out.mp4")}
+	s := &Session{Source: "get", Playlist: u, Input: u, Headers: fx.headers(), Target: filepath.Join(t.TempDir(), "out.mp4")}
 	if err := fx.store.Create(s); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func TestRunEncrypted(t *testing.T) {
 			fx.checkOutput(t, res.Output)
 			// A wrong IV spoils only the first block: compare every byte.
 			for i := range fx.media.Segments {
-				got, err := os.ReadFile(s.SegmentPath(int64(i)))
+				got, err := os.ReadFile(s.Main().SegmentPath(int64(i)))
 				if err != nil || !bytes.Equal(got, fx.media.Bytes(i)) {
 					t.Errorf("segment %d on disk (%d bytes, %v) is not the clear source segment", i, len(got), err)
 				}
@@ -141,14 +142,15 @@ func TestRunEncrypted(t *testing.T) {
 			if n := fx.origin.Completed("keys/video.key"); n != 1 {
 				t.Errorf("key fetched %d times, want 1", n)
 			}
-			if s.Key == nil || s.Key.Method != MethodAES128 {
-				t.Errorf("session key %+v, want AES-128", s.Key)
+			m := s.Main()
+			if len(m.Keys) != 1 || m.Keys[0].Method != MethodAES128 {
+				t.Fatalf("session keys %+v, want one AES-128", m.Keys)
 			}
-			fi, err := os.Stat(s.KeyPath())
+			fi, err := os.Stat(m.KeyPath(&m.Keys[0]))
 			if err != nil || fi.Mode().Perm() != 0o600 {
 				t.Fatalf("kept key: %v (mode %v), want a 0600 file", err, fi.Mode().Perm())
 			}
-			if got, _ := os.ReadFile(s.KeyPath()); !bytes.Equal(got, testKey) {
+			if got, _ := os.ReadFile(m.KeyPath(&m.Keys[0])); !bytes.Equal(got, testKey) {
 				t.Errorf("kept key %x, want %x", got, testKey)
 			}
 		})
@@ -170,8 +172,8 @@ func TestRunEncryptedResumeKeepsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s2.Key == nil || s2.MediaSequence != 3 {
-		t.Fatalf("saved session: key %+v media sequence %d, want a key and 3", s2.Key, s2.MediaSequence)
+	if m := s2.Main(); m == nil || len(m.Keys) != 1 || m.Segments[0].Sequence != 3 {
+		t.Fatalf("saved session: track %+v, want a key and media sequence 3", m)
 	}
 	res, err := Run(context.Background(), s2, fastOpts(), MergeOptions{})
 	if err != nil {
@@ -218,39 +220,39 @@ func TestRunEncryptedBadKeyResponse(t *testing.T) {
 	if fx.origin.Hits("enc_00000.ts") != 0 {
 		t.Errorf("segments fetched with no usable key")
 	}
-	if fileExists(s.KeyPath()) {
+	if m := s.Main(); m != nil && len(m.Keys) > 0 && fileExists(m.KeyPath(&m.Keys[0])) {
 		t.Errorf("a bad key was kept")
 	}
 }
 
-func TestPlaylistKey(t *testing.T) {
+func TestPlaylistKeys(t *testing.T) {
 	const head = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:9\n"
 	seg := func(n int) string { return fmt.Sprintf("#EXTINF:4,\ns%d.ts\n", n) }
+	k := func(name string) plan.Key { return plan.Key{Method: MethodAES128, URI: "https://cdn.test/v/" + name} }
 	tests := []struct {
-		name    string
-		body    string
-		wantKey *Key
-		wantIVs []string
-		wantErr string // "" = no error
+		name     string
+		body     string
+		wantKeys []plan.Key
+		wantSeg  []int    // each segment's key, 1-based; 0 clear
+		wantIVs  []string // each segment's explicit IV
+		wantErr  string   // "" = no error
 	}{
-		{"clear", head + seg(0) + seg(1), nil, nil, ""},
-		{"METHOD=NONE", head + "#EXT-X-KEY:METHOD=NONE\n" + seg(0) + seg(1), nil, nil, ""},
+		{"clear", head + seg(0) + seg(1), nil, []int{0, 0}, []string{"", ""}, ""},
+		{"METHOD=NONE", head + "#EXT-X-KEY:METHOD=NONE\n" + seg(0) + seg(1), nil, []int{0, 0}, []string{"", ""}, ""},
 		{"one key", head + `#EXT-X-KEY:METHOD=AES-128,URI="k.key"` + "\n" + seg(0) + seg(1),
-			&Key{Method: MethodAES128, URI: "https://cdn.test/v/k.key"}, nil, ""},
+			[]plan.Key{k("k.key")}, []int{1, 1}, []string{"", ""}, ""},
 		{"one key with IV", head + `#EXT-X-KEY:METHOD=AES-128,URI="k.key",IV=0x0F` + "\n" + seg(0) + seg(1),
-			&Key{Method: MethodAES128, URI: "https://cdn.test/v/k.key", IV: "0x0F"}, nil, ""},
+			[]plan.Key{k("k.key")}, []int{1, 1}, []string{"0x0F", "0x0F"}, ""},
 		{"same key repeated, IVs differ", head + `#EXT-X-KEY:METHOD=AES-128,URI="k.key",IV=0x1` + "\n" + seg(0) +
 			`#EXT-X-KEY:METHOD=AES-128,URI="k.key",IV=0x2` + "\n" + seg(1),
-			&Key{Method: MethodAES128, URI: "https://cdn.test/v/k.key"}, []string{"0x1", "0x2"}, ""},
-		{"SAMPLE-AES", head + `#EXT-X-KEY:METHOD=SAMPLE-AES,URI="skd://x"` + "\n" + seg(0), nil, nil, "SAMPLE-AES encryption: not supported yet"},
+			[]plan.Key{k("k.key")}, []int{1, 1}, []string{"0x1", "0x2"}, ""},
 		{"key rotation", head + `#EXT-X-KEY:METHOD=AES-128,URI="a.key"` + "\n" + seg(0) +
-			`#EXT-X-KEY:METHOD=AES-128,URI="b.key"` + "\n" + seg(1), nil, nil, "key rotation is not supported yet"},
-		{"clear then encrypted", head + seg(0) + `#EXT-X-KEY:METHOD=AES-128,URI="a.key"` + "\n" + seg(1), nil, nil, "key rotation is not supported yet"},
-		{"encrypted then clear", head + `#EXT-X-KEY:METHOD=AES-128,URI="a.key"` + "\n" + seg(0) + "#EXT-X-KEY:METHOD=NONE\n" + seg(1), nil, nil, "key rotation is not supported yet"},
-		{"bad IV", head + `#EXT-X-KEY:METHOD=AES-128,URI="a.key",IV=0xZZ` + "\n" + seg(0), nil, nil, "bad IV"},
-		{"IV too long", head + `#EXT-X-KEY:METHOD=AES-128,URI="a.key",IV=0x` + strings.Repeat("0", 33) + "\n" + seg(0), nil, nil, "bad IV"},
+			`#EXT-X-KEY:METHOD=AES-128,URI="b.key"` + "\n" + seg(1), []plan.Key{k("a.key"), k("b.key")}, []int{1, 2}, []string{"", ""}, ""},
+		{"clear then encrypted", head + seg(0) + `#EXT-X-KEY:METHOD=AES-128,URI="a.key"` + "\n" + seg(1),
+			[]plan.Key{k("a.key")}, []int{0, 1}, []string{"", ""}, ""},
+		{"SAMPLE-AES", head + `#EXT-X-KEY:METHOD=SAMPLE-AES,URI="skd://x"` + "\n" + seg(0), nil, nil, nil, "SAMPLE-AES encryption is not supported"},
 		{"encrypted fMP4", head + `#EXT-X-MAP:URI="init.mp4"` + "\n" + `#EXT-X-KEY:METHOD=AES-128,URI="a.key",IV=0x1` + "\n" + "#EXTINF:4,\ns0.m4s\n",
-			nil, nil, "encrypted fMP4"},
+			nil, nil, nil, "encrypted fMP4"},
 	}
 	base, _ := url.Parse("https://cdn.test/v/index.m3u8")
 	for _, tt := range tests {
@@ -259,49 +261,54 @@ func TestPlaylistKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := &Session{}
-			err = s.useMedia(pl.Media, base.String())
+			tr, err := plan.FromMedia(pl.Media, base.String(), "video", plan.Video)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("useMedia: %v, want an error with %q", err, tt.wantErr)
+					t.Fatalf("FromMedia: %v, want an error with %q", err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("useMedia: %v", err)
+				t.Fatalf("FromMedia: %v", err)
 			}
-			if (s.Key == nil) != (tt.wantKey == nil) || s.Key != nil && *s.Key != *tt.wantKey {
-				t.Errorf("useMedia: key %+v, want %+v", s.Key, tt.wantKey)
+			if fmt.Sprint(tr.Keys) != fmt.Sprint(tt.wantKeys) {
+				t.Errorf("FromMedia: keys %+v, want %+v", tr.Keys, tt.wantKeys)
 			}
-			if fmt.Sprint(s.IVs) != fmt.Sprint(tt.wantIVs) {
-				t.Errorf("useMedia: IVs %q, want %q", s.IVs, tt.wantIVs)
+			var keys []int
+			var ivs []string
+			for _, sg := range tr.Segments {
+				keys, ivs = append(keys, sg.Key), append(ivs, sg.IV)
 			}
-			if s.MediaSequence != 9 {
-				t.Errorf("useMedia: media sequence %d, want 9", s.MediaSequence)
+			if fmt.Sprint(keys) != fmt.Sprint(tt.wantSeg) || fmt.Sprint(ivs) != fmt.Sprint(tt.wantIVs) {
+				t.Errorf("FromMedia: segment keys %v IVs %q, want %v %q", keys, ivs, tt.wantSeg, tt.wantIVs)
+			}
+			if tr.Segments[0].Sequence != 9 {
+				t.Errorf("FromMedia: media sequence %d, want 9", tr.Segments[0].Sequence)
 			}
 		})
 	}
 }
 
-func TestSessionIV(t *testing.T) {
+func TestTrackIV(t *testing.T) {
+	seg := func(seq int64, iv string) *Track {
+		return &Track{Track: plan.Track{Keys: []plan.Key{{Method: MethodAES128, URI: "k"}},
+			Segments: []plan.Segment{{URL: "a", Key: 1, Sequence: seq, IV: iv}}}}
+	}
 	tests := []struct {
 		name string
-		s    *Session
-		i    int64
+		t    *Track
 		want string
 	}{
-		{"sequence 0", &Session{Key: &Key{}}, 0, "00000000000000000000000000000000"},
-		{"sequence + index", &Session{Key: &Key{}, MediaSequence: 255}, 2, "00000000000000000000000000000101"},
-		{"explicit", &Session{Key: &Key{IV: testIVHex}}, 5, "000102030405060708090a0b0c0d0e0f"},
-		{"short explicit", &Session{Key: &Key{IV: "0xabc"}}, 5, "00000000000000000000000000000abc"},
-		{"per index", &Session{Key: &Key{}, IVs: []string{"0x1", "0x2"}}, 1, "00000000000000000000000000000002"},
-		{"per index, none given", &Session{Key: &Key{}, IVs: []string{"0x1", ""}, MediaSequence: 16}, 1, "00000000000000000000000000000011"},
+		{"sequence 0", seg(0, ""), "00000000000000000000000000000000"},
+		{"sequence 257", seg(257, ""), "00000000000000000000000000000101"},
+		{"explicit", seg(5, testIVHex), "000102030405060708090a0b0c0d0e0f"},
+		{"short explicit", seg(5, "0xabc"), "00000000000000000000000000000abc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			iv, err := tt.s.IV(tt.i)
+			iv, err := tt.t.IV(0)
 			if err != nil || fmt.Sprintf("%x", iv) != tt.want {
-				t.Errorf("IV(%d) = %x, %v; want %s", tt.i, iv, err, tt.want)
+				t.Errorf("IV(0) = %x, %v; want %s", iv, err, tt.want)
 			}
 		})
 	}
@@ -410,7 +417,7 @@ func TestCaptureEncryptedPlaylist(t *testing.T) {
 	body := fetchBody(t, fx, u)
 	browse(t, c, u, body, map[string]string{"Referer": testReferer})
 	s := onlySession(t, fx.store)
-	if s.Key == nil {
+	if m := s.Main(); m == nil || len(m.Keys) == 0 {
 		t.Fatalf("captured session has no key")
 	}
 
@@ -444,10 +451,10 @@ func TestCaptureEncryptedPlaylist(t *testing.T) {
 	if n := fx.origin.Completed("keys/video.key"); n != 0 {
 		t.Errorf("the origin served the key %d times; want 0 (the browser's copy is kept)", n)
 	}
-	if got, err := os.ReadFile(done.KeyPath()); err != nil || !bytes.Equal(got, testKey) {
+	if got, err := os.ReadFile(done.Main().KeyPath(&done.Main().Keys[0])); err != nil || !bytes.Equal(got, testKey) {
 		t.Errorf("kept key %x (%v), want %x", got, err, testKey)
 	}
-	if !done.Have(0) {
+	if !done.Main().Have(0) {
 		t.Fatalf("segment 0 not kept")
 	}
 	if resp := c.Respond(httptest.NewRequest(http.MethodGet, seg0, nil)); resp != nil {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/streamsnatcher/streamsnatcher/plan"
 )
 
 // Sentinel errors callers branch on.
@@ -63,7 +65,7 @@ type fetcher struct {
 	headers     http.Header
 	idleTimeout time.Duration
 	maxBytes    int64
-	block       cipher.Block // the session's AES-128 key; nil when segments are clear
+	blocks      []cipher.Block // the track's AES-128 keys, 1-based as segments name them; nil when clear
 }
 
 // createSegmentFile opens a segment's .partial file for writing. Tests replace
@@ -109,11 +111,19 @@ type decryption struct {
 // fetchTo is fetch that, given dec, decrypts the body as it streams to disk;
 // then the decrypted bytes are sniffed, and a failure wraps ErrDecrypt.
 func (f *fetcher) fetchTo(ctx context.Context, url, path string, sniff bool, dec *decryption) (int64, error) {
+	return f.fetchRange(ctx, url, nil, path, sniff, dec)
+}
+
+// fetchRange is fetchTo of the byte range rng of url (the whole body when nil).
+func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRange, path string, sniff bool, dec *decryption) (int64, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := f.newRequest(ctx, url)
 	if err != nil {
 		return 0, err
+	}
+	if rng != nil {
+		req.Header.Set("Range", rng.Header())
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
@@ -122,6 +132,11 @@ func (f *fetcher) fetchTo(ctx context.Context, url, path string, sniff bool, dec
 	defer resp.Body.Close()
 	if err := checkStatus(resp, url); err != nil {
 		return 0, err
+	}
+	if rng != nil {
+		if err := checkContentRange(resp, rng); err != nil {
+			return 0, fmt.Errorf("%s: %w", redactURL(url), err)
+		}
 	}
 	if f.maxBytes > 0 && resp.ContentLength > f.maxBytes {
 		return 0, fmt.Errorf("%s: %w: Content-Length %d over the %d byte cap", redactURL(url), ErrTooLarge, resp.ContentLength, f.maxBytes)
@@ -280,6 +295,22 @@ func (f *fetcher) exists(ctx context.Context, url string) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// ErrRange means the origin did not answer a byte-range request with the
+// bytes asked for: a 200 with the whole resource, or another Content-Range.
+var ErrRange = errors.New("wrong byte range")
+
+// checkContentRange requires the 206 and the exact Content-Range asked for.
+func checkContentRange(resp *http.Response, rng *plan.ByteRange) error {
+	if resp.StatusCode != http.StatusPartialContent {
+		return fmt.Errorf("%w: asked for %s, got status %d instead of 206", ErrRange, rng.Header(), resp.StatusCode)
+	}
+	want := fmt.Sprintf("bytes %d-%d/", rng.Offset, rng.Offset+rng.Length-1)
+	if got := resp.Header.Get("Content-Range"); !strings.HasPrefix(got, want) {
+		return fmt.Errorf("%w: asked for %s, got Content-Range %q", ErrRange, rng.Header(), got)
+	}
+	return nil
 }
 
 func checkStatus(resp *http.Response, url string) error {

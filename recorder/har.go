@@ -17,6 +17,7 @@ import (
 
 	"github.com/streamsnatcher/streamsnatcher/playlist"
 	"github.com/streamsnatcher/streamsnatcher/proxy"
+	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/urltemplate"
 )
 
@@ -358,13 +359,15 @@ func SessionsFromHAR(h *HAR) (*HARImport, error) {
 			continue
 		}
 		s := &Session{Source: "har", Page: l.headers["Referer"], Input: l.url, Headers: l.headers}
-		if err := s.useMedia(l.media, l.url); err != nil {
-			imp.Skipped = append(imp.Skipped, fmt.Sprintf("entry %d: %v", l.entry, err))
+		p, err := plan.FromMedia(l.media, l.url, "video", plan.Video)
+		if err != nil {
+			imp.Skipped = append(imp.Skipped, fmt.Sprintf("entry %d: playlist %s: %v", l.entry, redactURL(l.url), wrapUnsupported(err)))
 			continue
 		}
+		s.AddTrack(NewListTrack(p))
 		imp.Sessions = append(imp.Sessions, s)
-		for i, su := range s.Segments {
-			bySeg[stripQuery(su)] = ref{len(imp.Sessions) - 1, int64(i)}
+		for i, sg := range p.Segments {
+			bySeg[stripQuery(sg.URL)] = ref{len(imp.Sessions) - 1, int64(i)}
 		}
 	}
 	addBody := func(si int, idx int64, sg harSeg) {
@@ -421,8 +424,9 @@ func SessionsFromHAR(h *HAR) (*HARImport, error) {
 			continue
 		}
 		last := g.segs[len(g.segs)-1]
-		s := &Session{Source: "har", Page: last.headers["Referer"], Input: first.url, Template: t, First: t.First,
-			ProbeStart: true, Headers: last.headers, Ext: segmentExt(first.url)}
+		s := &Session{Source: "har", Page: last.headers["Referer"], Input: first.url, Headers: last.headers}
+		s.AddTrack(&Track{Track: plan.Track{ID: "video", Kind: plan.Video, Template: t, Ext: segmentExt(first.url)},
+			First: t.First, ProbeStart: true})
 		imp.Sessions = append(imp.Sessions, s)
 		learned++
 		si := len(imp.Sessions) - 1
@@ -458,22 +462,24 @@ func SessionsFromHAR(h *HAR) (*HARImport, error) {
 		}
 		for _, l := range keep {
 			imp.Sessions = append(imp.Sessions, &Session{Source: "har", Page: l.headers["Referer"], Input: l.url,
-				PlaylistURL: l.url, Headers: l.headers, Ext: segmentExt(l.url)})
+				Playlist: l.url, Headers: l.headers})
 		}
 		if len(keep) == 0 && len(imp.Sessions) == 0 {
 			// Only masters with content: let the run pick a variant of the first.
 			for _, key := range listOrder {
 				if l := lists[key]; l.master != nil {
 					imp.Sessions = append(imp.Sessions, &Session{Source: "har", Page: l.headers["Referer"], Input: l.url,
-						PlaylistURL: l.url, Headers: l.headers})
+						Playlist: l.url, Headers: l.headers})
 					break
 				}
 			}
 		}
 	}
 	for _, s := range imp.Sessions {
-		if s.Ext == "" || s.Ext == ".m3u8" {
-			s.Ext = ".ts"
+		for _, t := range s.Tracks {
+			if t.Ext == "" || t.Ext == ".m3u8" {
+				t.Ext = ".ts"
+			}
 		}
 	}
 	if len(imp.Sessions) == 0 {
@@ -514,10 +520,14 @@ func (s *Session) PutSegment(i int64, data []byte) error {
 	if err := sniffMedia(data); err != nil {
 		return fmt.Errorf("segment %d: %w", i, err)
 	}
-	if err := os.MkdirAll(s.SegmentDir(), 0o700); err != nil {
+	t := s.Main()
+	if t == nil {
+		return fmt.Errorf("session %s: no track to put segment %d in", s.ID, i)
+	}
+	if err := os.MkdirAll(t.SegmentDir(), 0o700); err != nil {
 		return fmt.Errorf("session %s: %w", s.ID, err)
 	}
-	if err := writeFileAtomic(s.SegmentPath(i), data, 0o600); err != nil {
+	if err := writeFileAtomic(t.SegmentPath(i), data, 0o600); err != nil {
 		return fmt.Errorf("segment %d: %w", i, err)
 	}
 	return nil
@@ -530,9 +540,13 @@ func (s *Session) PutSegment(i int64, data []byte) error {
 // entry for its playlist, whose content is rebuilt from the segment list, so
 // that importing the HAR gives the same session. It only reads file sizes.
 func ExportHAR(s *Session, creatorVersion string) (*HAR, error) {
-	idx := s.Indices()
-	if len(idx) == 0 && s.Template != nil && s.Template.Last >= s.Template.First {
-		for i := s.Template.First; i <= s.Template.Last; i += s.Step() {
+	t := s.Main()
+	if t == nil {
+		return nil, fmt.Errorf("session %s: no known segments to export", s.ID)
+	}
+	idx := t.Indices()
+	if len(idx) == 0 && t.Template != nil && t.Template.Last >= t.Template.First {
+		for i := t.Template.First; i <= t.Template.Last; i += t.Step() {
 			idx = append(idx, i)
 		}
 	}
@@ -592,41 +606,41 @@ func ExportHAR(s *Session, creatorVersion string) (*HAR, error) {
 	}
 	h := &HAR{Log: HARLog{Version: "1.2", Creator: HARCreator{Name: "streamsnatcher", Version: creatorVersion},
 		Comment: "session " + s.ID + "; the requests carry the session's cookies and headers"}}
-	if s.Template == nil && len(s.Segments) > 0 && s.PlaylistURL != "" {
-		h.Log.Entries = append(h.Log.Entries, entry(s.PlaylistURL, "application/vnd.apple.mpegurl", -1, s.mediaPlaylist()))
+	if t.Template == nil && len(t.Segments) > 0 && t.Source != "" {
+		h.Log.Entries = append(h.Log.Entries, entry(t.Source, "application/vnd.apple.mpegurl", -1, t.mediaPlaylist()))
 	}
 	for _, i := range idx {
-		u := s.URL(i)
+		u := t.URL(i)
 		if u == "" {
 			continue
 		}
 		size := int64(-1)
-		if fi, err := os.Stat(s.SegmentPath(i)); err == nil && fi.Mode().IsRegular() {
+		if fi, err := os.Stat(t.SegmentPath(i)); err == nil && fi.Mode().IsRegular() {
 			size = fi.Size()
 		}
-		h.Log.Entries = append(h.Log.Entries, entry(u, mimeFor(s.SegmentPath(i)), size, ""))
+		h.Log.Entries = append(h.Log.Entries, entry(u, mimeFor(t.SegmentPath(i)), size, ""))
 	}
 	return h, nil
 }
 
 // mediaPlaylist rebuilds a VOD media playlist from the session's segment list.
-func (s *Session) mediaPlaylist() string {
+func (t *Track) mediaPlaylist() string {
 	target := 1.0
-	for _, d := range s.Durations {
-		target = math.Max(target, d)
+	for _, sg := range t.Segments {
+		target = math.Max(target, sg.Duration)
 	}
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n")
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n", int64(math.Ceil(target)))
-	if s.InitURL != "" {
-		fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", s.InitURL)
+	if in := t.InitOf(0); in != nil {
+		fmt.Fprintf(&b, "#EXT-X-MAP:URI=%q\n", in.URL)
 	}
-	for i, u := range s.Segments {
-		d := target
-		if i < len(s.Durations) {
-			d = s.Durations[i]
+	for _, sg := range t.Segments {
+		d := sg.Duration
+		if d <= 0 {
+			d = target
 		}
-		fmt.Fprintf(&b, "#EXTINF:%s,\n%s\n", strconv.FormatFloat(d, 'f', -1, 64), u)
+		fmt.Fprintf(&b, "#EXTINF:%s,\n%s\n", strconv.FormatFloat(d, 'f', -1, 64), sg.URL)
 	}
 	b.WriteString("#EXT-X-ENDLIST\n")
 	return b.String()

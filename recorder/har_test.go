@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/urltemplate"
 )
 
@@ -98,11 +99,12 @@ func TestSessionsFromHAR(t *testing.T) {
 					t.Fatalf("sessions: got %d, want 1 (skipped %q)", len(imp.Sessions), imp.Skipped)
 				}
 				s := imp.Sessions[0]
-				if s.Template == nil || s.Template.URL(9) != cdn+"seg_00009.ts?tok=T" {
-					t.Errorf("template: got %v, want one giving %sseg_00009.ts?tok=T", s.Template, cdn)
+				m := s.Main()
+				if m.Template == nil || m.Template.URL(9) != cdn+"seg_00009.ts?tok=T" {
+					t.Errorf("template: got %v, want one giving %sseg_00009.ts?tok=T", m.Template, cdn)
 				}
-				if s.First != 3 || s.EndKnown || !s.ProbeStart || s.Source != "har" || s.Ext != ".ts" {
-					t.Errorf("session: first %d endKnown %v probeStart %v source %q ext %q", s.First, s.EndKnown, s.ProbeStart, s.Source, s.Ext)
+				if m.First != 3 || m.EndKnown || !m.ProbeStart || s.Source != "har" || m.Ext != ".ts" {
+					t.Errorf("session: first %d endKnown %v probeStart %v source %q ext %q", m.First, m.EndKnown, m.ProbeStart, s.Source, m.Ext)
 				}
 				// The last request's headers: it carried no X-Token.
 				want := map[string]string{"Referer": "https://video.example/watch", "Cookie": "sess=ok"}
@@ -134,7 +136,7 @@ func TestSessionsFromHAR(t *testing.T) {
 				harEntry(cdn+"chunk?n=11", withMime("video/mp2t")),
 			),
 			check: func(t *testing.T, imp *HARImport) {
-				if len(imp.Sessions) != 1 || imp.Sessions[0].Template.URL(12) != cdn+"chunk?n=12" {
+				if len(imp.Sessions) != 1 || imp.Sessions[0].Main().Template.URL(12) != cdn+"chunk?n=12" {
 					t.Errorf("got %d sessions (%v)", len(imp.Sessions), imp.Skipped)
 				}
 			},
@@ -152,12 +154,13 @@ func TestSessionsFromHAR(t *testing.T) {
 					t.Fatalf("sessions: got %d, want 1 (skipped %q)", len(imp.Sessions), imp.Skipped)
 				}
 				s := imp.Sessions[0]
+				m := s.Main()
 				want := []string{cdn + "720p/seg_a.ts", cdn + "720p/seg_b.ts", cdn + "720p/seg_c.ts"}
-				if !reflect.DeepEqual(s.Segments, want) || !s.EndKnown || s.Last != 2 || s.PlaylistURL != cdn+"720p/index.m3u8?x=1" {
-					t.Errorf("session: segments %v last %d endKnown %v playlist %q", s.Segments, s.Last, s.EndKnown, s.PlaylistURL)
+				if !reflect.DeepEqual(urlsOf(m.Segments), want) || !m.EndKnown || m.Last != 2 || m.Source != cdn+"720p/index.m3u8?x=1" {
+					t.Errorf("session: segments %v last %d endKnown %v playlist %q", urlsOf(m.Segments), m.Last, m.EndKnown, m.Source)
 				}
-				if !reflect.DeepEqual(s.Durations, []float64{2, 2, 1.5}) {
-					t.Errorf("durations: got %v", s.Durations)
+				if d := []float64{m.Segments[0].Duration, m.Segments[1].Duration, m.Segments[2].Duration}; !reflect.DeepEqual(d, []float64{2, 2, 1.5}) {
+					t.Errorf("durations: got %v", d)
 				}
 				if s.Headers["Cookie"] != "late=1" {
 					t.Errorf("headers: got %v, want the segments' Cookie too", s.Headers)
@@ -175,10 +178,10 @@ func TestSessionsFromHAR(t *testing.T) {
 				harEntry(cdn+"720p/index.m3u8", ref), // refetched (live)
 			),
 			check: func(t *testing.T, imp *HARImport) {
-				if len(imp.Sessions) != 1 || imp.Sessions[0].PlaylistURL != cdn+"720p/index.m3u8" {
+				if len(imp.Sessions) != 1 || imp.Sessions[0].Playlist != cdn+"720p/index.m3u8" {
 					t.Fatalf("sessions: %+v", imp.Sessions)
 				}
-				if s := imp.Sessions[0]; s.Template != nil || len(s.Segments) != 0 || s.Headers["Referer"] == "" {
+				if s := imp.Sessions[0]; len(s.Tracks) != 0 || s.Headers["Referer"] == "" {
 					t.Errorf("session: %+v", s)
 				}
 			},
@@ -187,7 +190,7 @@ func TestSessionsFromHAR(t *testing.T) {
 			name: "one playlist without content is fetched as it is",
 			har:  harOf(harEntry(cdn + "master.m3u8")),
 			check: func(t *testing.T, imp *HARImport) {
-				if len(imp.Sessions) != 1 || imp.Sessions[0].PlaylistURL != cdn+"master.m3u8" {
+				if len(imp.Sessions) != 1 || imp.Sessions[0].Playlist != cdn+"master.m3u8" {
 					t.Fatalf("sessions: %+v", imp.Sessions)
 				}
 			},
@@ -199,7 +202,7 @@ func TestSessionsFromHAR(t *testing.T) {
 				harEntry(cdn+"seg_1.ts"), harEntry(cdn+"seg_2.ts"),
 			),
 			check: func(t *testing.T, imp *HARImport) {
-				if len(imp.Sessions) != 1 || imp.Sessions[0].Template == nil {
+				if len(imp.Sessions) != 1 || imp.Sessions[0].Main() == nil || imp.Sessions[0].Main().Template == nil {
 					t.Fatalf("sessions: %+v", imp.Sessions)
 				}
 				if !strings.Contains(strings.Join(imp.Skipped, "\n"), "playlist without content left out") {
@@ -353,7 +356,7 @@ func TestParseHARChrome(t *testing.T) {
 		t.Fatalf("sessions: got %d, want 1", len(imp.Sessions))
 	}
 	s := imp.Sessions[0]
-	if got := s.Template.URL(7); got != "https://cdn.example.com/hls/720p/segment-7.ts?token=abc" {
+	if got := s.Main().Template.URL(7); got != "https://cdn.example.com/hls/720p/segment-7.ts?token=abc" {
 		t.Errorf("URL(7): got %s", got)
 	}
 	want := map[string]string{"Referer": "https://video.example/watch/1", "Cookie": "sess=ok", "Origin": "https://video.example",
@@ -377,10 +380,12 @@ func TestHARRoundTrip(t *testing.T) {
 		name string
 		s    *Session
 	}{
-		{"template, end known", &Session{ID: "t1", Template: tmpl, First: 10, Last: 14, EndKnown: true, Ext: ".ts", Headers: headers}},
-		{"template, end unknown", &Session{ID: "t2", Template: tmpl, First: 10, Ext: ".ts", Headers: headers}},
-		{"playlist", &Session{ID: "p1", PlaylistURL: cdn + "index.m3u8?x=1", Segments: []string{cdn + "a.m4s", cdn + "b.m4s", cdn + "c.m4s?q=1"},
-			Durations: []float64{4, 4, 2.5}, InitURL: cdn + "init.mp4", Ext: ".m4s", Last: 2, EndKnown: true, Headers: headers}},
+		{"template, end known", known(withTemplate(&Session{ID: "t1", Headers: headers}, tmpl, 10, false), 14)},
+		{"template, end unknown", withTemplate(&Session{ID: "t2", Headers: headers}, tmpl, 10, false)},
+		{"playlist", listed(&Session{ID: "p1", Headers: headers}, &plan.Track{ID: "video", Kind: plan.Video, Source: cdn + "index.m3u8?x=1",
+			Ext: ".m4s", Inits: []plan.Init{{URL: cdn + "init.mp4"}}, Segments: []plan.Segment{
+				{URL: cdn + "a.m4s", Duration: 4, Init: 1}, {URL: cdn + "b.m4s", Duration: 4, Init: 1, Sequence: 1},
+				{URL: cdn + "c.m4s?q=1", Duration: 2.5, Init: 1, Sequence: 2}}})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -391,7 +396,7 @@ func TestHARRoundTrip(t *testing.T) {
 			if err := st.Create(tt.s); err != nil {
 				t.Fatal(err)
 			}
-			if err := tt.s.PutSegment(tt.s.First, tsBody(1)); err != nil {
+			if err := tt.s.PutSegment(tt.s.Main().First, tsBody(1)); err != nil {
 				t.Fatal(err)
 			}
 			h, err := ExportHAR(tt.s, "test")
@@ -424,18 +429,19 @@ func TestHARRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(got.Headers, tt.s.Headers) {
 				t.Errorf("headers: got %v, want %v", got.Headers, tt.s.Headers)
 			}
-			if got.Ext != tt.s.Ext || got.First != tt.s.First {
-				t.Errorf("ext/first: got %q %d, want %q %d", got.Ext, got.First, tt.s.Ext, tt.s.First)
+			g, w := got.Main(), tt.s.Main()
+			if g.Ext != w.Ext || g.First != w.First {
+				t.Errorf("ext/first: got %q %d, want %q %d", g.Ext, g.First, w.Ext, w.First)
 			}
-			if tt.s.Template != nil {
-				if !reflect.DeepEqual(got.Template.Parts, tt.s.Template.Parts) || got.Template.Step != tt.s.Template.Step {
-					t.Errorf("template: got %v, want %v", got.Template, tt.s.Template)
+			if w.Template != nil {
+				if !reflect.DeepEqual(g.Template.Parts, w.Template.Parts) || g.Template.Step != w.Template.Step {
+					t.Errorf("template: got %v, want %v", g.Template, w.Template)
 				}
 				return
 			}
-			if !reflect.DeepEqual(got.Segments, tt.s.Segments) || !reflect.DeepEqual(got.Durations, tt.s.Durations) ||
-				got.InitURL != tt.s.InitURL || got.Last != tt.s.Last || !got.EndKnown || got.PlaylistURL != tt.s.PlaylistURL {
-				t.Errorf("playlist session: got %+v, want %+v", got, tt.s)
+			if !reflect.DeepEqual(g.Segments, w.Segments) || !reflect.DeepEqual(g.Inits, w.Inits) ||
+				g.Last != w.Last || !g.EndKnown || g.Source != w.Source {
+				t.Errorf("playlist session: got %+v, want %+v", g, w)
 			}
 		})
 	}
@@ -443,7 +449,7 @@ func TestHARRoundTrip(t *testing.T) {
 
 func TestExportHARNothingKnown(t *testing.T) {
 	tmpl, _ := urltemplate.Placeholder(cdn+"seg_(*).ts", 0)
-	_, err := ExportHAR(&Session{ID: "e", Template: tmpl}, "test")
+	_, err := ExportHAR(withTemplate(&Session{ID: "e"}, tmpl, 0, false), "test")
 	if err == nil || !strings.Contains(err.Error(), "no known segments") {
 		t.Errorf("ExportHAR(no range): got %v, want no known segments", err)
 	}
@@ -451,14 +457,14 @@ func TestExportHARNothingKnown(t *testing.T) {
 
 func TestPutSegmentRefusesText(t *testing.T) {
 	st, _ := NewStore(t.TempDir())
-	s := &Session{Template: &urltemplate.Template{Parts: []urltemplate.Part{{Lit: cdn}}}}
+	s := withTemplate(&Session{}, &urltemplate.Template{Parts: []urltemplate.Part{{Lit: cdn}}}, 0, false)
 	if err := st.Create(s); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutSegment(0, []byte("<html>")); !errors.Is(err, ErrNotMedia) {
 		t.Errorf("PutSegment(html): got %v, want ErrNotMedia", err)
 	}
-	if s.Have(0) {
+	if s.Main().Have(0) {
 		t.Errorf("segment 0 is on disk")
 	}
 }
@@ -501,7 +507,7 @@ func FuzzHAR(f *testing.F) {
 			if b.Session < 0 || b.Session >= len(imp.Sessions) {
 				t.Fatalf("body of session %d of %d", b.Session, len(imp.Sessions))
 			}
-			if s := imp.Sessions[b.Session]; s.URL(b.Index) == "" || b.Index < s.First {
+			if s := imp.Sessions[b.Session].Main(); s.URL(b.Index) == "" || b.Index < s.First {
 				t.Fatalf("body index %d is not a segment of its session", b.Index)
 			}
 			if sniffMedia(b.Data) != nil {

@@ -82,12 +82,12 @@ func TestRunDiskFull(t *testing.T) {
 		t.Errorf("%d segments kept, want at least the 2 written before the disk filled", kept)
 	}
 	served := map[int64]int{}
-	for _, i := range s.Indices() {
-		if s.Have(i) {
+	for _, i := range s.Main().Indices() {
+		if s.Main().Have(i) {
 			served[i] = fx.origin.Completed(filepath.Base(fx.media.Segments[i]))
 		}
 	}
-	if p, _ := filepath.Glob(filepath.Join(s.SegmentDir(), "*.partial")); len(p) > 0 {
+	if p, _ := filepath.Glob(filepath.Join(s.Main().SegmentDir(), "*.partial")); len(p) > 0 {
 		t.Errorf(".partial files left: %v", p)
 	}
 	re, err := fx.store.Load(s.ID)
@@ -136,7 +136,7 @@ func TestRunTooLarge(t *testing.T) {
 	if d := s.Done(); d != 0 {
 		t.Errorf("%d oversized segments written", d)
 	}
-	if p, _ := filepath.Glob(filepath.Join(s.SegmentDir(), "*.partial")); len(p) > 0 {
+	if p, _ := filepath.Glob(filepath.Join(s.Main().SegmentDir(), "*.partial")); len(p) > 0 {
 		t.Errorf(".partial files left: %v", p)
 	}
 }
@@ -192,8 +192,8 @@ func TestProbeBounded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := &Session{Source: "get", Template: tmpl, First: tmpl.First, Ext: ".ts", ProbeStart: true,
-				Target: filepath.Join(t.TempDir(), "out.mp4")}
+			s := withTemplate(&Session{Source: "get",
+				Target: filepath.Join(t.TempDir(), "out.mp4")}, tmpl, tmpl.First, true)
 			if err := st.Create(s); err != nil {
 				t.Fatal(err)
 			}

@@ -12,7 +12,7 @@ var ErrProbeLimit = errors.New("probe budget spent")
 // prober finds the range of a template stream with ranged GETs of the first
 // bytes of a segment. A miss is a 404/410 or a body that is not media.
 type prober struct {
-	s      *Session
+	s      *Track
 	f      *fetcher
 	budget int
 	cache  map[int64]bool

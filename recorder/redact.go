@@ -111,9 +111,15 @@ type RedactedSession struct {
 // Redacted returns the session as it may be printed.
 func (s *Session) Redacted() RedactedSession {
 	r := RedactedSession{Summary: s.Summary(), Source: s.Source, Page: redactURL(s.Page),
-		Playlist: redactURL(s.PlaylistURL), Target: s.Target, Gaps: s.Gaps, Headers: map[string]string{}}
-	if s.Template != nil {
-		r.Template = redactURL(s.Template.String())
+		Playlist: redactURL(s.Playlist), Target: s.Target, Headers: map[string]string{}}
+	if t := s.Main(); t != nil {
+		r.Gaps = t.Gaps
+		if t.Template != nil {
+			r.Template = redactURL(t.Template.String())
+		}
+		if t.Source != "" {
+			r.Playlist = redactURL(t.Source)
+		}
 	}
 	for k, v := range s.Headers {
 		r.Headers[k] = RedactHeader(k, v)

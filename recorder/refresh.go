@@ -14,9 +14,22 @@ var ErrOtherStream = errors.New("not a segment of this stream")
 // Refresh swaps in what a fresh segment URL of the same stream carries (a new
 // token or signature in its query) while keeping the learned numbering and range.
 func (s *Session) Refresh(fresh string) error {
-	if s.Template == nil {
+	var err error
+	for _, t := range s.Tracks {
+		if t.Template == nil {
+			continue
+		}
+		if err = t.refresh(fresh); err == nil {
+			return nil
+		}
+	}
+	if err == nil {
 		return fmt.Errorf("session %s follows a playlist: give a fresh playlist instead", s.ID)
 	}
+	return err
+}
+
+func (s *Track) refresh(fresh string) error {
 	i, ok := s.Template.MatchLoose(fresh)
 	if !ok {
 		return fmt.Errorf("%s: %w (%s)", redactURL(fresh), ErrOtherStream, s.Template.String())

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/streamsnatcher/streamsnatcher/merge"
+	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
 )
 
@@ -20,6 +22,7 @@ type MergeOptions struct {
 	KeepSegments    bool   // keep segment files after a verified merge
 	NoMerge         bool   // download only
 	Variant         string // master playlists: which variant ("" = highest bandwidth)
+	Audio           string // master playlists: "" the default audio rendition, "all", or a language
 }
 
 // Result is what a run achieved.
@@ -27,7 +30,8 @@ type Result struct {
 	Output   string  // the file written, if any
 	Concat   bool    // ffmpeg was missing: Output is a byte-concatenated .ts
 	Duration float64 // seconds, as ffprobe measured the output
-	Gaps     []int64 // indices left out (only with AllowGaps)
+	Gaps     []int64 // indices of the main track left out (EXT-X-GAP, or missing with AllowGaps)
+	Holes    []Hole  // every segment the output lacks, of every track
 	Fetched  int64   // segments downloaded in this run
 	Bytes    int64
 	Retries  string // e.g. "7 retries (500: 3, reset: 4)"
@@ -69,9 +73,11 @@ func (e *IncompleteError) Indices() []int64 {
 	return out
 }
 
-// Run completes a session: it finds the segment list or the range, fetches what
-// is not on disk, merges in index order and verifies the output. It saves the
-// session as it goes, so a stop at any moment can be resumed by calling Run again.
+// Run completes a session: it reads the playlist into tracks, finds each
+// template track's range, fetches what is not on disk for every track at once,
+// merges each track section by section while it downloads, joins the tracks
+// into one file and verifies it. It saves the session as it goes, so a stop at
+// any moment can be resumed by calling Run again.
 func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, error) {
 	o.fill()
 	p := o.Progress
@@ -82,10 +88,6 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		res.Output = s.Output
 		return res, nil
 	}
-	if err := os.MkdirAll(s.SegmentDir(), 0o700); err != nil {
-		return nil, fmt.Errorf("session %s: %w", s.ID, err)
-	}
-	removePartials(s.SegmentDir())
 
 	fail := func(state string, err error) (*Result, error) {
 		s.State = state
@@ -96,7 +98,9 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		case errors.Is(err, ErrExpired):
 			s.State = StatePaused // new credentials will let it go on
 		}
-		s.Missing = s.MissingNow()
+		for _, t := range s.Tracks {
+			t.Missing = t.MissingNow()
+		}
 		if serr := s.Save(); serr != nil {
 			err = errors.Join(err, serr)
 		}
@@ -105,44 +109,42 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	}
 
 	// Where the segments are and where the video ends.
-	if s.PlaylistURL != "" && len(s.Segments) == 0 {
+	if len(s.Tracks) == 0 {
 		p.SetState("reading playlist")
-		if err := resolvePlaylist(ctx, s, f, m.Variant); err != nil {
+		if err := resolveSession(ctx, s, f, m); err != nil {
 			return fail(StateFailed, err)
 		}
 	}
-	if s.Template != nil && !s.EndKnown {
-		s.State = StateProbing
-		p.SetState(StateProbing)
-		_ = s.Save()
-		pr := &prober{s: s, f: f, budget: o.MaxProbes, cache: map[int64]bool{}}
-		ok, err := pr.has(ctx, s.First)
-		if err != nil {
-			return fail(StateFailed, err)
+	for _, t := range s.Tracks {
+		if t.Template == nil && len(t.Segments) == 0 {
+			if err := resolveTrack(ctx, t, f); err != nil {
+				return fail(StateFailed, fmt.Errorf("%s track: %w", t.ID, err))
+			}
 		}
-		if !ok {
-			return fail(StateFailed, fmt.Errorf("segment %d %s: %w (the first segment is not there)", s.First, redactURL(s.URL(s.First)), ErrNotFound))
+		if err := os.MkdirAll(t.SegmentDir(), 0o700); err != nil {
+			return nil, fmt.Errorf("session %s: %w", s.ID, err)
 		}
-		if s.ProbeStart {
-			first, err := pr.findStart(ctx, s.First)
-			if err != nil {
+		removePartials(t.SegmentDir())
+	}
+	for _, t := range s.Tracks {
+		if t.Template != nil && !t.EndKnown {
+			s.State = StateProbing
+			p.SetState(StateProbing)
+			_ = s.Save()
+			if err := probeRange(ctx, t, f, &o); err != nil {
 				return fail(StateFailed, err)
 			}
-			s.First = first
 		}
-		known := max(s.First, s.Template.Last)
-		last, err := pr.findEnd(ctx, known)
-		if err != nil {
-			return fail(StateFailed, err)
+		if !t.EndKnown {
+			return fail(StateFailed, fmt.Errorf("%s track: the end of the video is unknown", t.ID))
 		}
-		s.Last, s.EndKnown = last, true
-		o.Logger.Info("found the end by probing", "first", s.First, "last", s.Last, "requests", pr.used)
 	}
-	if !s.EndKnown {
-		return fail(StateFailed, errors.New("the end of the video is unknown"))
+	total := 0
+	for _, t := range s.Tracks {
+		total += t.Total()
 	}
-	idx := s.Indices()
-	p.Total.Store(int64(len(idx)))
+	p.Total.Store(int64(total))
+	p.Done.Store(0)
 	s.State, s.Error = StateDownloading, ""
 	p.SetState(StateDownloading)
 	if err := s.Save(); err != nil {
@@ -153,127 +155,215 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	if target == "" {
 		target = filepath.Join(s.dir, "output.mp4")
 	}
-	block, err := loadKey(ctx, s, f)
-	if err != nil {
-		return fail(StateFailed, err)
-	}
-	f.block = block
-	init := ""
-	if s.InitURL != "" {
-		init = filepath.Join(s.dir, "init"+filepath.Ext(urlPath(s.InitURL)))
-		if !fileExists(init) {
-			if _, err := f.fetch(ctx, s.InitURL, init, true); err != nil {
-				return fail(StateFailed, fmt.Errorf("init segment: %w", err))
+	// One track of one section merges straight into the target; anything else
+	// merges each section of each track on its own and then joins them.
+	direct := len(s.Tracks) == 1 && s.Tracks[0].units() == 1
+	mopts := merge.Options{FFmpeg: m.FFmpeg, FFprobe: m.FFprobe, Logger: o.Logger}
+	haveFFmpeg := !m.NoMerge
+	if haveFFmpeg {
+		if err := merge.Check(mopts, target); err != nil {
+			if !errors.Is(err, merge.ErrNoFFmpeg) {
+				return fail(StateFailed, err)
+			}
+			haveFFmpeg = false
+			if !direct {
+				return fail(StateFailed, fmt.Errorf("%w: a recording of %d tracks needs ffmpeg to be joined", err, len(s.Tracks)))
 			}
 		}
 	}
 
-	// The merge runs alongside the download, fed in index order.
-	// The expected duration is derived from the first and last segments'
-	// timestamps, which holds with or without gaps the user allowed. Without
-	// ffmpeg (merge.Start looks for it) the segments are joined into a .ts.
-	var merger *merge.Merger
-	mopts := merge.Options{FFmpeg: m.FFmpeg, FFprobe: m.FFprobe, Output: target, Init: init, Logger: o.Logger}
-	if !m.NoMerge {
-		merger, err = merge.Start(ctx, mopts)
-		if err != nil && !errors.Is(err, merge.ErrNoFFmpeg) {
-			return fail(StateFailed, err)
+	// The tracks download side by side; the first that cannot go on stops the others.
+	runs := make([]*trackRun, len(s.Tracks))
+	tctx, stopTracks := context.WithCancel(ctx)
+	defer stopTracks()
+	defer func() {
+		for _, tr := range runs {
+			tr.abort() // a merge still running after a failure
 		}
-	}
-	abort := func() {
-		if merger != nil {
-			merger.Abort()
+	}()
+	var wg sync.WaitGroup
+	for n, t := range s.Tracks {
+		tr := &trackRun{s: s, t: t, o: o, mopts: mopts, merge: haveFFmpeg, allowGaps: m.AllowGaps}
+		if direct {
+			tr.direct = target
 		}
+		tr.o.Concurrency = trackConcurrency(o.Concurrency, t, len(s.Tracks))
+		tr.f = &fetcher{client: f.client, headers: f.headers, idleTimeout: f.idleTimeout, maxBytes: f.maxBytes}
+		runs[n] = tr
+		wg.Go(func() {
+			tr.run(tctx)
+			if tr.err != nil || len(tr.failed) > 0 {
+				stopTracks()
+			}
+		})
 	}
-	sink := func(int64) error { return nil }
-	if merger != nil {
-		sink = func(i int64) error { return merger.Append(s.SegmentPath(i)) }
-	}
-	fd := newFeed(s.First, s.Step(), len(idx), sink)
-	feedCtx, stopFeed := context.WithCancel(ctx)
-	defer stopFeed()
-	feedDone := make(chan error, 1)
-	go func() { feedDone <- fd.run(feedCtx) }()
+	wg.Wait()
 
-	failed, err := backfill(ctx, s, idx, f, &o, fd)
 	res.Fetched, res.Bytes, res.Retries = p.Fetched.Load(), p.Bytes.Load(), p.RetrySummary()
-	if err != nil {
-		stopFeed()
-		<-feedDone
-		abort()
-		if errors.Is(err, ErrExpired) {
+	if err := firstError(ctx, runs); err != nil {
+		switch {
+		case errors.Is(err, ErrExpired):
 			return fail(StatePaused, fmt.Errorf("paused: %w", err))
+		case errors.Is(err, context.Canceled) || diskFull(err):
+			return fail(StateInterrupted, err)
 		}
-		return fail(StateInterrupted, err)
+		return fail(StateFailed, err)
+	}
+	var failed []*SegmentError
+	for _, tr := range runs {
+		failed = append(failed, tr.failed...)
 	}
 	if len(failed) > 0 {
-		if !m.AllowGaps {
-			stopFeed()
-			<-feedDone
-			abort()
-			return fail(StateIncomplete, &IncompleteError{Failed: failed})
-		}
-		for _, fe := range failed {
-			res.Gaps = append(res.Gaps, fe.Index)
-			fd.mark(fe.Index, skipped)
-		}
-		if merger != nil {
-			merger.AllowGaps()
+		return fail(StateIncomplete, &IncompleteError{Failed: failed})
+	}
+	for _, tr := range runs {
+		tr.t.Gaps = tr.gaps
+		for _, i := range tr.gaps {
+			res.Holes = append(res.Holes, Hole{Track: tr.t.ID, Index: i, URL: tr.t.URL(i), ByDesign: tr.t.IsGap(i)})
 		}
 	}
-	ferr := <-feedDone
+	res.Gaps = s.Tracks[0].Gaps
 	if m.NoMerge {
+		for _, tr := range runs {
+			tr.abort()
+		}
 		s.State = StateDone
-		s.Missing = nil
 		return res, s.Save()
 	}
 
 	s.State = StateMerging
 	p.SetState(StateMerging)
 	_ = s.Save()
-	var paths []string
-	for _, i := range idx {
-		if s.Have(i) {
-			paths = append(paths, s.SegmentPath(i))
+	for _, tr := range runs {
+		if err := tr.finish(); err != nil {
+			return fail(StateFailed, err)
 		}
 	}
-	var mres *merge.Result
 	switch {
-	case merger != nil && ferr == nil:
-		mres, err = merger.Finish()
-	case merger != nil:
-		// The streaming merge broke (ffmpeg died early); try once more from the files.
-		merger.Abort()
-		o.Logger.Warn("streaming merge failed; merging from the files", "err", ferr)
-		mres, err = mergeFiles(ctx, paths, mopts, len(res.Gaps) > 0)
-	default:
+	case !haveFFmpeg:
+		t := s.Tracks[0]
+		var paths []string
+		for _, i := range t.Indices() {
+			if t.Have(i) {
+				paths = append(paths, t.SegmentPath(i))
+			}
+		}
 		ts := strings.TrimSuffix(target, filepath.Ext(target)) + ".ts"
 		if err := merge.Concat(paths, ts); err != nil {
 			return fail(StateFailed, err)
 		}
 		res.Output, res.Concat = ts, true
-		s.State, s.Output, s.Gaps, s.Missing, s.Error = StateDone, ts, res.Gaps, nil, ""
+		s.State, s.Output, s.Error = StateDone, ts, ""
+		t.Missing = t.Gaps
 		return res, s.Save() // segments kept: a replay with ffmpeg makes the .mp4
+	case direct:
+		res.Output, res.Duration = runs[0].result.Output, runs[0].result.Duration
+	default:
+		jo := merge.JoinOptions{FFmpeg: m.FFmpeg, FFprobe: m.FFprobe, Output: target, Logger: o.Logger}
+		for _, tr := range runs {
+			jo.Tracks = append(jo.Tracks, tr.joinTrack())
+		}
+		jres, err := merge.Join(ctx, jo)
+		if err != nil {
+			return fail(StateFailed, err)
+		}
+		res.Output, res.Duration = jres.Output, jres.Duration
 	}
-	if err != nil {
-		return fail(StateFailed, err)
+	s.State, s.Output, s.Error = StateDone, res.Output, ""
+	for _, t := range s.Tracks {
+		t.Missing = t.Gaps // what the output lacks
 	}
-	res.Output, res.Duration = mres.Output, mres.Duration
-	s.State, s.Output, s.Gaps, s.Missing, s.Error = StateDone, mres.Output, res.Gaps, nil, ""
 	p.SetState(StateDone)
 	if err := s.Save(); err != nil {
 		return res, err
 	}
 	if !m.KeepSegments {
-		if err := os.RemoveAll(s.SegmentDir()); err != nil {
-			o.Logger.Warn("could not remove segments", "err", err)
+		for _, t := range s.Tracks {
+			if err := os.RemoveAll(t.SegmentDir()); err != nil {
+				o.Logger.Warn("could not remove segments", "err", err)
+			}
+			for n := range t.Inits {
+				os.Remove(t.InitPath(n + 1))
+			}
+		}
+		for _, u := range runs {
+			for _, sec := range u.outputs {
+				if sec != res.Output {
+					os.Remove(sec)
+				}
+			}
 		}
 		os.RemoveAll(filepath.Join(s.dir, "tee"))
-		if init != "" {
-			os.Remove(init)
-		}
 	}
 	return res, nil
+}
+
+// firstError is the error that stopped the tracks: one of their own before
+// the cancellation it caused in the others, and ctx's when the caller stopped.
+func firstError(ctx context.Context, runs []*trackRun) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var canceled error
+	for _, tr := range runs {
+		switch {
+		case tr.err == nil:
+		case errors.Is(tr.err, context.Canceled):
+			canceled = tr.err
+		default:
+			return tr.err
+		}
+	}
+	for _, tr := range runs {
+		if len(tr.failed) > 0 {
+			return nil // the failed segments are the story, not the cancellation
+		}
+	}
+	return canceled
+}
+
+// A Hole is a segment the output lacks: an EXT-X-GAP, or one the user allowed to miss.
+type Hole struct {
+	Track    string
+	Index    int64
+	URL      string
+	ByDesign bool // EXT-X-GAP in the playlist
+}
+
+// trackConcurrency shares the connections between the tracks: the video gets
+// most, each separate audio or subtitle track a few (their segments are small).
+func trackConcurrency(total int, t *Track, tracks int) int {
+	if tracks == 1 || t.Kind == plan.Video {
+		return total
+	}
+	return max(2, total/8)
+}
+
+// probeRange finds the first (when asked) and last index of a template track.
+func probeRange(ctx context.Context, t *Track, f *fetcher, o *Options) error {
+	pr := &prober{s: t, f: f, budget: o.MaxProbes, cache: map[int64]bool{}}
+	ok, err := pr.has(ctx, t.First)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("segment %d %s: %w (the first segment is not there)", t.First, redactURL(t.URL(t.First)), ErrNotFound)
+	}
+	if t.ProbeStart {
+		first, err := pr.findStart(ctx, t.First)
+		if err != nil {
+			return err
+		}
+		t.First = first
+	}
+	known := max(t.First, t.Template.Last)
+	last, err := pr.findEnd(ctx, known)
+	if err != nil {
+		return err
+	}
+	t.Last, t.EndKnown = last, true
+	o.Logger.Info("found the end by probing", "track", t.ID, "first", t.First, "last", t.Last, "requests", pr.used)
+	return nil
 }
 
 func (s *Session) header() map[string][]string {
@@ -284,110 +374,118 @@ func (s *Session) header() map[string][]string {
 	return h
 }
 
-func resolvePlaylist(ctx context.Context, s *Session, f *fetcher, variant string) error {
-	u := s.PlaylistURL
+// resolveSession reads s.Playlist into tracks: a media playlist is the video
+// track; a master gives the chosen variant and its audio renditions.
+func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions) error {
+	variant, audio := m.Variant, m.Audio
+	if variant == "" {
+		variant = s.Variant
+	}
+	if audio == "" {
+		audio = s.Audio
+	}
+	u := s.Playlist
 	for hop := 0; hop < 3; hop++ {
-		data, final, err := f.get(ctx, u, 16<<20)
+		pl, final, err := fetchPlaylist(ctx, f, u)
 		if err != nil {
-			return fmt.Errorf("playlist: %w", err)
+			return err
 		}
-		base, _ := url.Parse(final)
-		pl, err := playlist.Parse(data, base)
+		if pl.Media != nil {
+			t, err := plan.FromMedia(pl.Media, final, "video", plan.Video)
+			if err != nil {
+				return fmt.Errorf("playlist %s: %w", redactURL(u), wrapUnsupported(err))
+			}
+			s.AddTrack(NewListTrack(t))
+			return nil
+		}
+		v := pl.Master.Best()
+		if variant != "" {
+			if v, err = pl.Master.Pick(variant); err != nil {
+				return fmt.Errorf("playlist %s: %w", redactURL(u), err)
+			}
+		}
+		if v == nil {
+			return fmt.Errorf("playlist %s: master playlist lists no variants", redactURL(u))
+		}
+		audios, err := pl.Master.AudioFor(v, audio)
 		if err != nil {
 			return fmt.Errorf("playlist %s: %w", redactURL(u), err)
 		}
-		if pl.Master != nil {
-			v := pl.Master.Best()
-			if variant != "" {
-				if v, err = pl.Master.Pick(variant); err != nil {
-					return fmt.Errorf("playlist %s: %w", redactURL(u), err)
-				}
-			}
-			if v == nil {
-				return fmt.Errorf("playlist %s: master playlist lists no variants", redactURL(u))
-			}
-			u = v.URI
+		if len(audios) == 0 {
+			u = v.URI // the variant carries its own audio (or is itself a master)
 			continue
 		}
-		return s.useMedia(pl.Media, u)
+		vpl, vfinal, err := fetchPlaylist(ctx, f, v.URI)
+		if err != nil {
+			return err
+		}
+		if vpl.Media == nil {
+			return fmt.Errorf("playlist %s: a variant is itself a master playlist", redactURL(v.URI))
+		}
+		vt, err := plan.FromMedia(vpl.Media, vfinal, "video", plan.Video)
+		if err != nil {
+			return fmt.Errorf("playlist %s: %w", redactURL(v.URI), wrapUnsupported(err))
+		}
+		s.AddTrack(NewListTrack(vt))
+		for _, r := range audios {
+			t := &Track{Track: plan.Track{ID: audioTrackID(r.Language), Kind: plan.Audio, Language: r.Language,
+				Name: r.Name, Default: r.Default || len(audios) == 1, Source: r.URI}}
+			if err := resolveTrack(ctx, t, f); err != nil {
+				return fmt.Errorf("audio %q: %w", r.Language, err)
+			}
+			s.AddTrack(t)
+		}
+		return nil
 	}
 	return fmt.Errorf("playlist %s: too many nested master playlists", redactURL(u))
 }
 
-// useMedia takes the exact segment list of a media playlist.
-func (s *Session) useMedia(md *playlist.Media, u string) error {
-	if len(md.Segments) == 0 {
-		return fmt.Errorf("playlist %s: no segments", redactURL(u))
-	}
-	key, ivs, err := playlistKey(md)
+// resolveTrack reads a track's media playlist (t.Source) into its segment list.
+func resolveTrack(ctx context.Context, t *Track, f *fetcher) error {
+	pl, final, err := fetchPlaylist(ctx, f, t.Source)
 	if err != nil {
-		return fmt.Errorf("playlist %s: %w", redactURL(u), err)
+		return err
 	}
-	s.Segments = s.Segments[:0]
-	s.Durations = s.Durations[:0]
-	for _, seg := range md.Segments {
-		if seg.ByteRange != nil {
-			return fmt.Errorf("playlist %s: byte-range segments are not supported yet", redactURL(u))
-		}
-		s.Segments = append(s.Segments, seg.URI)
-		s.Durations = append(s.Durations, seg.Duration)
+	if pl.Media == nil {
+		return fmt.Errorf("playlist %s: a master playlist where a media playlist was expected", redactURL(t.Source))
 	}
-	if md.Map != nil {
-		s.InitURL = md.Map.URI
+	p, err := plan.FromMedia(pl.Media, final, t.ID, t.Kind)
+	if err != nil {
+		return fmt.Errorf("playlist %s: %w", redactURL(t.Source), wrapUnsupported(err))
 	}
-	s.Key, s.IVs, s.MediaSequence = key, ivs, md.Segments[0].Sequence
-	s.Ext = segmentExt(s.Segments[0])
-	s.Template = nil
-	s.First, s.Last, s.EndKnown = 0, int64(len(s.Segments)-1), true
-	s.PlaylistURL = u
+	p.Language, p.Name, p.Default = t.Language, t.Name, t.Default
+	nt := NewListTrack(p)
+	nt.Dir, nt.dir = t.Dir, t.dir
+	*t = *nt
 	return nil
 }
 
-// playlistKey returns the one AES-128 key of an encrypted media playlist, and
-// each segment's explicit IV when they differ ("" where a segment has none).
-// It returns nil for a clear playlist and refuses what cannot be recorded:
-// SAMPLE-AES (and any other method), keys that change between segments, a mix
-// of clear and encrypted segments, encrypted fMP4.
-func playlistKey(md *playlist.Media) (*Key, []string, error) {
-	first := md.Segments[0].Key
-	ivs := make([]string, len(md.Segments))
-	sameIV := true
-	for i, seg := range md.Segments {
-		k := seg.Key
-		if k != nil && strings.EqualFold(k.Method, "NONE") {
-			k = nil
-		}
-		if k != nil && k.Method != MethodAES128 {
-			return nil, nil, fmt.Errorf("segment %d: %s encryption: %w (only whole-segment AES-128 is)", i, k.Method, ErrUnsupported)
-		}
-		switch {
-		case (k == nil) != (first == nil):
-			return nil, nil, fmt.Errorf("segment %d: a mix of clear and encrypted segments: key rotation is %w", i, ErrUnsupported)
-		case k == nil:
-			continue
-		case k.URI != first.URI:
-			return nil, nil, fmt.Errorf("segment %d: key rotation is %w (key %s after %s)", i, ErrUnsupported, redactURL(k.URI), redactURL(first.URI))
-		}
-		if k.IV != "" {
-			if _, err := parseIV(k.IV); err != nil {
-				return nil, nil, fmt.Errorf("segment %d: %w", i, err)
-			}
-		}
-		ivs[i] = k.IV
-		sameIV = sameIV && k.IV == first.IV
+func fetchPlaylist(ctx context.Context, f *fetcher, u string) (*playlist.Playlist, string, error) {
+	data, final, err := f.get(ctx, u, playlist.MaxSize)
+	if err != nil {
+		return nil, "", fmt.Errorf("playlist: %w", err)
 	}
-	if first == nil {
-		return nil, nil, nil
+	base, _ := url.Parse(final)
+	pl, err := playlist.Parse(data, base)
+	if err != nil {
+		return nil, "", fmt.Errorf("playlist %s: %w", redactURL(u), err)
 	}
-	if md.Map != nil {
-		return nil, nil, fmt.Errorf("encrypted fMP4 (EXT-X-MAP with AES-128) is %w", ErrUnsupported)
+	return pl, final, nil
+}
+
+func wrapUnsupported(err error) error {
+	if errors.Is(err, plan.ErrUnsupported) {
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	key := &Key{Method: MethodAES128, URI: first.URI}
-	if sameIV {
-		key.IV = first.IV
-		ivs = nil
+	return err
+}
+
+// audioTrackID names an audio track by its language.
+func audioTrackID(lang string) string {
+	if id := "audio-" + SafeName(lang); lang != "" && plan.SafeID(id) {
+		return id
 	}
-	return key, ivs, nil
+	return "audio"
 }
 
 func segmentExt(raw string) string {

@@ -57,10 +57,10 @@ func (fx *fixture) session(t *testing.T, known bool) *Session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Session{Source: "get", Template: tmpl, Ext: ".ts", Headers: fx.headers(),
-		Target: filepath.Join(t.TempDir(), "out.mp4")}
+	s := withTemplate(&Session{Source: "get", Headers: fx.headers(),
+		Target: filepath.Join(t.TempDir(), "out.mp4")}, tmpl, 0, false)
 	if known {
-		s.Last, s.EndKnown = int64(len(fx.media.Segments)-1), true
+		s.Main().Last, s.Main().EndKnown = int64(len(fx.media.Segments)-1), true
 	}
 	if err := fx.store.Create(s); err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestRunCountedTemplate(t *testing.T) {
 	}
 	fx.checkOutput(t, res.Output)
 	fx.checkEachOnce(t)
-	if _, err := os.Stat(s.SegmentDir()); !os.IsNotExist(err) {
+	if _, err := os.Stat(s.Main().SegmentDir()); !os.IsNotExist(err) {
 		t.Errorf("segments still on disk after a verified merge: %v", err)
 	}
 	got, err := fx.store.Load(s.ID)
@@ -133,8 +133,8 @@ func TestRunProbesStartAndEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Session{Source: "get", Template: tmpl, First: tmpl.First, ProbeStart: true, Headers: fx.headers(),
-		Target: filepath.Join(t.TempDir(), "probed.mp4")}
+	s := withTemplate(&Session{Source: "get", Headers: fx.headers(),
+		Target: filepath.Join(t.TempDir(), "probed.mp4")}, tmpl, tmpl.First, true)
 	if err := fx.store.Create(s); err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +142,8 @@ func TestRunProbesStartAndEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if s.First != 0 || s.Last != int64(len(fx.media.Segments)-1) {
-		t.Errorf("probed range %d..%d, want 0..%d", s.First, s.Last, len(fx.media.Segments)-1)
+	if m := s.Main(); m.First != 0 || m.Last != int64(len(fx.media.Segments)-1) {
+		t.Errorf("probed range %d..%d, want 0..%d", m.First, m.Last, len(fx.media.Segments)-1)
 	}
 	fx.checkOutput(t, res.Output)
 	fx.checkEachOnce(t)
@@ -151,7 +151,7 @@ func TestRunProbesStartAndEnd(t *testing.T) {
 
 func TestRunPlaylist(t *testing.T) {
 	fx := newFixture(t, testorigin.Options{})
-	s := &Session{Source: "get", PlaylistURL: fx.origin.URL + "index.m3u8", Headers: fx.headers(),
+	s := &Session{Source: "get", Playlist: fx.origin.URL + "index.m3u8", Headers: fx.headers(),
 		Target: filepath.Join(t.TempDir(), "pl.mp4")}
 	if err := fx.store.Create(s); err != nil {
 		t.Fatal(err)
@@ -221,7 +221,7 @@ func TestRunResumesAfterCancel(t *testing.T) {
 	if s.State != StateInterrupted {
 		t.Errorf("state %q, want %q", s.State, StateInterrupted)
 	}
-	entries, _ := os.ReadDir(s.SegmentDir())
+	entries, _ := os.ReadDir(s.Main().SegmentDir())
 	for _, e := range entries {
 		if filepath.Ext(e.Name()) == ".partial" {
 			t.Errorf("a .partial file was left behind: %s", e.Name())
@@ -234,7 +234,7 @@ func TestRunResumesAfterCancel(t *testing.T) {
 	// bytes still in flight) is rightly fetched again; nothing on disk may be.
 	lost := map[string]bool{}
 	for i, seg := range fx.media.Segments {
-		if name := filepath.Base(seg); fx.origin.Completed(name) > 0 && !s.Have(int64(i)) {
+		if name := filepath.Base(seg); fx.origin.Completed(name) > 0 && !s.Main().Have(int64(i)) {
 			lost[name] = true
 		}
 	}
@@ -267,8 +267,9 @@ func TestRunPausesOnExpiredToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Session{Source: "get", Template: tmpl, Headers: fx.headers(), Last: int64(len(fx.media.Segments) - 1), EndKnown: true,
-		Target: filepath.Join(t.TempDir(), "tok.mp4")}
+	s := withTemplate(&Session{Source: "get", Headers: fx.headers(),
+		Target: filepath.Join(t.TempDir(), "tok.mp4")}, tmpl, 0, false)
+	s.Main().Last, s.Main().EndKnown = int64(len(fx.media.Segments)-1), true
 	if err := fx.store.Create(s); err != nil {
 		t.Fatal(err)
 	}
@@ -318,8 +319,8 @@ func TestRunRefusesHoles(t *testing.T) {
 	if _, err := os.Stat(s.Target); !os.IsNotExist(err) {
 		t.Fatalf("an output was written despite the hole: %v", err)
 	}
-	if s.State != StateIncomplete || len(s.Missing) != 1 {
-		t.Errorf("saved state %q missing %v, want incomplete [%d]", s.State, s.Missing, hole)
+	if s.State != StateIncomplete || len(s.Main().Missing) != 1 {
+		t.Errorf("saved state %q missing %v, want incomplete [%d]", s.State, s.Main().Missing, hole)
 	}
 	res, err := Run(context.Background(), s, o, MergeOptions{AllowGaps: true})
 	if err != nil {
@@ -354,7 +355,7 @@ func TestRunRejectsHTML(t *testing.T) {
 	if !errors.Is(err, ErrNotMedia) {
 		t.Fatalf("Run: %v, want ErrNotMedia", err)
 	}
-	if s.Have(2) {
+	if s.Main().Have(2) {
 		t.Error("the HTML page was kept as segment 2")
 	}
 }

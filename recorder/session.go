@@ -5,22 +5,22 @@
 package recorder
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/streamsnatcher/streamsnatcher/urltemplate"
+	"github.com/streamsnatcher/streamsnatcher/plan"
 )
 
 // Session states.
@@ -37,146 +37,163 @@ const (
 	StateFailed      = "failed"      // a permanent error (see Error); resumable after fixing it
 )
 
-// A Session is one recording: one stream of numbered segments and where its
-// output goes. It is saved as session.json in its own directory; the segment
-// files next to it are the record of what is done.
+// SessionVersion is the version of session.json this code writes. Version 1
+// (no version field: one stream, HLS-VOD shaped) is still read, as one track.
+const SessionVersion = 2
+
+// A Session is one recording: a presentation of tracks (video, separate audio
+// renditions, subtitles) that ends up in one output file. It is saved as
+// session.json in its own directory; the segment files in each track's
+// directory are the record of what is done.
 type Session struct {
+	Version int       `json:"version"`
 	ID      string    `json:"id"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 	Source  string    `json:"source"`         // "get", "watch", "har"
 	Page    string    `json:"page,omitempty"` // the page the stream was seen on (Referer)
+	Title   string    `json:"title,omitempty"`
 	Input   string    `json:"input,omitempty"`
 
-	// Either Template or Segments (from a media playlist) says where segment i is.
-	Template    *urltemplate.Template `json:"template,omitempty"`
-	PlaylistURL string                `json:"playlist_url,omitempty"`
-	Segments    []string              `json:"segments,omitempty"`  // playlist streams: URL of index i
-	Durations   []float64             `json:"durations,omitempty"` // playlist streams: seconds of index i
-	InitURL     string                `json:"init_url,omitempty"`  // fMP4 init segment (EXT-X-MAP)
-	Key         *Key                  `json:"key,omitempty"`       // AES-128 key for every segment, if encrypted
-	Ext         string                `json:"ext"`                 // segment file extension: ".ts", ".m4s", ".aac"
-	// Encrypted playlist streams: the media sequence number of index 0 (the IV
-	// of a segment without an explicit one is its sequence number), and the
-	// explicit IV of each index when they differ between segments.
-	MediaSequence int64    `json:"media_sequence,omitempty"`
-	IVs           []string `json:"ivs,omitempty"`
+	// Playlist is a master or media playlist (or DASH manifest) still to be
+	// read into Tracks; Variant and Audio select from a master.
+	Playlist string `json:"playlist,omitempty"`
+	Variant  string `json:"variant,omitempty"`
+	Audio    string `json:"audio,omitempty"` // "" default rendition, "all", or a language
+
+	Tracks []*Track `json:"tracks,omitempty"`
 
 	Headers map[string]string `json:"headers,omitempty"` // sent with every request: Referer, Cookie, ...
 
-	First    int64 `json:"first"`     // first index
-	Last     int64 `json:"last"`      // last index; valid when EndKnown
-	EndKnown bool  `json:"end_known"` // Last is certain (playlist, count or probing)
+	State  string `json:"state"`
+	Error  string `json:"error,omitempty"`
+	Output string `json:"output,omitempty"` // the merged file, once written
+	Target string `json:"target,omitempty"` // where the output goes
 
-	State      string  `json:"state"`
-	Error      string  `json:"error,omitempty"`
-	Missing    []int64 `json:"missing,omitempty"`     // indices still missing at the last save
-	Output     string  `json:"output,omitempty"`      // the merged file, once written
-	Target     string  `json:"target,omitempty"`      // where the output goes
-	ProbeStart bool    `json:"probe_start,omitempty"` // look below First for the first segment
-	Gaps       []int64 `json:"gaps,omitempty"`        // indices left out of Output (only with allow-gaps)
-
-	dir string     // the session directory
-	mu  sync.Mutex // serialises Save
+	dir  string     // the session directory
+	mu   sync.Mutex // serialises Save
+	snap atomic.Pointer[Snapshot]
 }
 
-// A Key is an AES-128 key reference from a media playlist.
-type Key struct {
-	Method string `json:"method"`
-	URI    string `json:"uri"`
-	IV     string `json:"iv,omitempty"`
+// A Snapshot is what a session's last Save published, for readers that must
+// not touch the disk or the session itself while a run owns it.
+type Snapshot struct {
+	Summary  Summary
+	Template string            // the template or playlist, redacted
+	Headers  map[string]string // values of secrets redacted
+}
+
+// MarshalJSON writes the session as the current version, whatever it was read as.
+func (s *Session) MarshalJSON() ([]byte, error) {
+	type plain Session
+	return json.Marshal(struct {
+		Version int `json:"version"` // shallower than plain's: it wins
+		*plain
+	}{SessionVersion, (*plain)(s)})
+}
+
+// Published returns the snapshot of the last Save (nil before the first).
+func (s *Session) Published() *Snapshot { return s.snap.Load() }
+
+// publish makes a snapshot from the session as it stands in memory.
+func (s *Session) publish() {
+	sum := Summary{ID: s.ID, State: s.State, Source: s.Source, Created: s.Created, Input: redactURL(s.Input),
+		Page: redactURL(s.Page), Output: s.Output, Error: s.Error, Dir: s.dir, Missing: []int64{}, Gaps: []int64{}}
+	for i, t := range s.Tracks {
+		ts := TrackSummary{ID: t.ID, Kind: t.Kind, Language: t.Language, Total: t.Total(),
+			Missing: slices.Clone(t.Missing), Gaps: slices.Clone(t.Gaps)}
+		if ts.Missing == nil {
+			ts.Missing = []int64{}
+		}
+		if ts.Gaps == nil {
+			ts.Gaps = []int64{}
+		}
+		if s.State == StateDone {
+			ts.Done = ts.Total - len(ts.Gaps)
+		}
+		if i == 0 {
+			sum.Missing, sum.Gaps = ts.Missing, ts.Gaps
+		}
+		sum.SegmentsTotal += ts.Total
+		sum.SegmentsDone += ts.Done
+		sum.Tracks = append(sum.Tracks, ts)
+	}
+	snap := &Snapshot{Summary: sum, Headers: map[string]string{}}
+	for k, v := range s.Headers {
+		snap.Headers[k] = RedactHeader(k, v)
+	}
+	if t := s.Main(); t != nil && t.Template != nil {
+		snap.Template = redactURL(t.Template.String())
+	} else if t != nil && t.Source != "" {
+		snap.Template = "playlist " + redactURL(t.Source)
+	} else {
+		snap.Template = "playlist " + redactURL(s.Playlist)
+	}
+	s.snap.Store(snap)
 }
 
 // Dir is the session's directory.
 func (s *Session) Dir() string { return s.dir }
 
-// SegmentDir holds the completed segment files, one per index.
-func (s *Session) SegmentDir() string { return filepath.Join(s.dir, "segments") }
-
-// SegmentPath is where segment index i is kept once complete.
-func (s *Session) SegmentPath(i int64) string {
-	return filepath.Join(s.SegmentDir(), fmt.Sprintf("%06d%s", i, s.ext()))
-}
-
-func (s *Session) ext() string {
-	if s.Ext == "" {
-		return ".ts"
-	}
-	return s.Ext
-}
-
-// Step is the distance between consecutive indices.
-func (s *Session) Step() int64 {
-	if s.Template != nil && s.Template.Step > 1 {
-		return s.Template.Step
-	}
-	return 1
-}
-
-// URL is the address of segment index i.
-func (s *Session) URL(i int64) string {
-	if s.Template != nil {
-		return s.Template.URL(i)
-	}
-	if i >= 0 && i < int64(len(s.Segments)) {
-		return s.Segments[i]
-	}
-	return ""
-}
-
-// Indices lists every index of the session's known range in order.
-func (s *Session) Indices() []int64 {
-	if !s.EndKnown || s.Last < s.First {
+// Main is the session's main track (the video), or nil before the plan is read.
+func (s *Session) Main() *Track {
+	if len(s.Tracks) == 0 {
 		return nil
 	}
-	out := make([]int64, 0, (s.Last-s.First)/s.Step()+1)
-	for i := s.First; i <= s.Last; i += s.Step() {
-		out = append(out, i)
-	}
-	return out
+	return s.Tracks[0]
 }
 
-// Total is the number of segments in the known range (0 while the end is unknown).
-func (s *Session) Total() int {
-	if !s.EndKnown || s.Last < s.First {
-		return 0
-	}
-	return int((s.Last-s.First)/s.Step() + 1)
-}
-
-// Have reports whether segment i is complete on disk.
-func (s *Session) Have(i int64) bool {
-	fi, err := os.Stat(s.SegmentPath(i))
-	return err == nil && fi.Mode().IsRegular() && fi.Size() > 0
-}
-
-// Done counts the complete segments on disk within the known range.
-func (s *Session) Done() int {
-	if s.State == StateDone {
-		return s.Total()
-	}
-	entries, err := os.ReadDir(s.SegmentDir())
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), s.ext()) {
-			n++
+// Track returns the track with that id, or nil.
+func (s *Session) Track(id string) *Track {
+	for _, t := range s.Tracks {
+		if t.ID == id {
+			return t
 		}
+	}
+	return nil
+}
+
+// AddTrack adds t to the session, giving it a unique id and its directory.
+func (s *Session) AddTrack(t *Track) {
+	base := t.ID
+	if base == "" {
+		base = t.Kind
+	}
+	id := base
+	for n := 2; s.Track(id) != nil; n++ {
+		id = fmt.Sprintf("%s-%d", base, n)
+	}
+	t.ID = id
+	s.Tracks = append(s.Tracks, t)
+	t.bind(s.dir)
+}
+
+func (s *Session) bindTracks() {
+	for _, t := range s.Tracks {
+		t.bind(s.dir)
+	}
+}
+
+// Total is the number of segments of every track in its known range.
+func (s *Session) Total() int {
+	n := 0
+	for _, t := range s.Tracks {
+		n += t.Total()
 	}
 	return n
 }
 
-// MissingNow lists the indices in the known range that are not complete on disk.
-func (s *Session) MissingNow() []int64 {
-	var out []int64
-	for _, i := range s.Indices() {
-		if !s.Have(i) {
-			out = append(out, i)
+// Done counts the complete segments on disk of every track.
+func (s *Session) Done() int {
+	n := 0
+	for _, t := range s.Tracks {
+		if s.State == StateDone {
+			n += t.Total() - len(t.Gaps)
+			continue
 		}
+		n += t.Done()
 	}
-	return out
+	return n
 }
 
 // Save writes session.json atomically with mode 0600 (it holds cookies).
@@ -184,10 +201,12 @@ func (s *Session) Save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Updated = time.Now().UTC()
+	s.Version = SessionVersion
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fmt.Errorf("session %s: %w", s.ID, err)
 	}
+	s.publish()
 	return writeFileAtomic(filepath.Join(s.dir, "session.json"), append(data, '\n'), 0o600)
 }
 
@@ -218,6 +237,7 @@ func (st *Store) Create(s *Session) error {
 	if err := os.Mkdir(s.dir, 0o700); err != nil {
 		return fmt.Errorf("session %s: %w", s.ID, err)
 	}
+	s.bindTracks()
 	if s.Created.IsZero() {
 		s.Created = time.Now().UTC()
 	}
@@ -260,106 +280,132 @@ func (st *Store) Load(idOrPath string) (*Session, error) {
 		return nil, fmt.Errorf("session %q: %w", idOrPath, err)
 	}
 	s.dir = dir
+	s.bindTracks()
 	return s, nil
 }
 
 // ErrBadSession wraps every reason a session file is refused.
 var ErrBadSession = errors.New("bad session file")
 
-// DecodeSession parses and checks a session.json. It does no I/O.
+// DecodeSession parses and checks a session.json of any version. It does no I/O.
 func DecodeSession(data []byte) (*Session, error) {
-	var s Session
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&s); err != nil {
+	var probe struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSession, err)
+	}
+	var s *Session
+	switch probe.Version {
+	case 0, 1:
+		v1, err := decodeV1(data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadSession, err)
+		}
+		s = v1
+	case SessionVersion:
+		s = &Session{}
+		if err := json.Unmarshal(data, s); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadSession, err)
+		}
+	default:
+		return nil, fmt.Errorf("%w: version %d is newer than this streamsnatcher (%d): upgrade it", ErrBadSession, probe.Version, SessionVersion)
 	}
 	if err := s.check(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSession, err)
 	}
-	return &s, nil
+	return s, nil
 }
 
-const maxSegments = 1 << 20
+const maxSegments = plan.MaxSegments
 
+// check is the one validation for writer and reader: Save refuses nothing a
+// later Load would refuse, because both ask check.
 func (s *Session) check() error {
 	switch {
 	case s.ID == "" || strings.ContainsAny(s.ID, `/\`) || s.ID == "." || s.ID == "..":
 		return fmt.Errorf("bad id %q", s.ID)
-	case s.Template == nil && len(s.Segments) == 0 && s.PlaylistURL == "":
-		return errors.New("no template, segment list or playlist")
-	case s.Template != nil && len(s.Template.Parts) == 0:
-		return errors.New("empty template")
-	case s.First < 0 || (s.EndKnown && s.Last < s.First):
-		return fmt.Errorf("bad range %d..%d", s.First, s.Last)
-	case s.EndKnown && (s.Last-s.First)/s.Step() >= maxSegments:
-		return fmt.Errorf("range %d..%d is over %d segments", s.First, s.Last, maxSegments)
-	case s.Template == nil && len(s.Segments) > 0 && s.EndKnown && s.Last >= int64(len(s.Segments)):
-		return fmt.Errorf("range ends at %d but only %d segments are listed", s.Last, len(s.Segments))
-	case strings.ContainsAny(s.Ext, `/\`) || len(s.Ext) > 8:
-		return fmt.Errorf("bad extension %q", s.Ext)
-	case s.EndKnown && s.Last > math.MaxInt64-s.Step():
-		return fmt.Errorf("range ends at %d, too close to the largest index", s.Last)
+	case len(s.Tracks) == 0 && s.Playlist == "":
+		return errors.New("no tracks and no playlist")
 	}
-	if s.Key != nil {
-		if err := s.Key.check(); err != nil {
+	if len(s.Tracks) > 0 {
+		pr := plan.Presentation{}
+		for _, t := range s.Tracks {
+			if t == nil {
+				return errors.New("empty track")
+			}
+			pr.Tracks = append(pr.Tracks, &t.Track)
+		}
+		if err := pr.Check(); err != nil {
 			return err
 		}
 	}
-	switch {
-	case s.MediaSequence < 0 || s.MediaSequence > math.MaxInt64-maxSegments:
-		return fmt.Errorf("bad media sequence %d", s.MediaSequence)
-	case len(s.IVs) > 0 && (s.Key == nil || len(s.IVs) != len(s.Segments)):
-		return fmt.Errorf("%d IVs for %d segments", len(s.IVs), len(s.Segments))
-	}
-	for _, iv := range s.IVs {
-		if iv != "" {
-			if _, err := parseIV(iv); err != nil {
-				return err
-			}
-		}
-	}
-	if s.Template != nil {
-		for _, p := range s.Template.Parts {
-			if p.Field != nil && (p.Field.Width < 0 || p.Field.Width > maxFieldWidth) {
-				return fmt.Errorf("template field width %d outside 0..%d", p.Field.Width, maxFieldWidth)
-			}
+	for _, t := range s.Tracks {
+		if err := t.checkRange(); err != nil {
+			return fmt.Errorf("track %q: %w", t.ID, err)
 		}
 	}
 	return nil
 }
 
-// maxFieldWidth bounds a template field's zero padding (an int64 has 19 digits).
-const maxFieldWidth = 32
-
 // Summary is what `sessions --json` prints for one session.
 type Summary struct {
-	ID            string    `json:"id"`
-	State         string    `json:"state"`
-	Source        string    `json:"source"`
-	Created       time.Time `json:"created"`
-	Input         string    `json:"input,omitempty"`
-	SegmentsTotal int       `json:"segments_total"`
-	SegmentsDone  int       `json:"segments_done"`
-	Missing       []int64   `json:"missing"`
-	Output        string    `json:"output,omitempty"`
-	Error         string    `json:"error,omitempty"`
-	Dir           string    `json:"dir"`
+	ID            string         `json:"id"`
+	State         string         `json:"state"`
+	Source        string         `json:"source"`
+	Created       time.Time      `json:"created"`
+	Input         string         `json:"input,omitempty"`
+	Page          string         `json:"page,omitempty"`
+	SegmentsTotal int            `json:"segments_total"`
+	SegmentsDone  int            `json:"segments_done"`
+	Missing       []int64        `json:"missing"` // indices of the main track not on disk (or left out)
+	Gaps          []int64        `json:"gaps"`    // indices of the main track left out of the output
+	Tracks        []TrackSummary `json:"tracks,omitempty"`
+	Output        string         `json:"output,omitempty"`
+	Error         string         `json:"error,omitempty"`
+	Dir           string         `json:"dir"`
+}
+
+// A TrackSummary is one track's part of a Summary.
+type TrackSummary struct {
+	ID       string  `json:"id"`
+	Kind     string  `json:"kind"`
+	Language string  `json:"language,omitempty"`
+	Total    int     `json:"segments_total"`
+	Done     int     `json:"segments_done"`
+	Missing  []int64 `json:"missing"`
+	Gaps     []int64 `json:"gaps"`
 }
 
 // Summary describes the session as it stands on disk.
 func (s *Session) Summary() Summary {
-	missing := s.Missing
-	if s.State != StateDone {
-		missing = s.MissingNow()
-	}
-	if missing == nil {
-		missing = []int64{}
-	}
-	return Summary{
+	sum := Summary{
 		ID: s.ID, State: s.State, Source: s.Source, Created: s.Created, Input: redactURL(s.Input),
-		SegmentsTotal: s.Total(), SegmentsDone: s.Done(), Missing: missing,
-		Output: s.Output, Error: s.Error, Dir: s.dir,
+		Page: redactURL(s.Page), SegmentsTotal: s.Total(), SegmentsDone: s.Done(),
+		Output: s.Output, Error: s.Error, Dir: s.dir, Missing: []int64{}, Gaps: []int64{},
 	}
+	for i, t := range s.Tracks {
+		ts := TrackSummary{ID: t.ID, Kind: t.Kind, Language: t.Language, Total: t.Total(),
+			Missing: t.Missing, Gaps: t.Gaps}
+		if s.State != StateDone {
+			ts.Missing = t.MissingNow()
+		}
+		ts.Done = t.Total() - len(ts.Missing)
+		if s.State != StateDone {
+			ts.Done = t.Done()
+		}
+		if ts.Missing == nil {
+			ts.Missing = []int64{}
+		}
+		if ts.Gaps == nil {
+			ts.Gaps = []int64{}
+		}
+		if i == 0 {
+			sum.Missing, sum.Gaps = ts.Missing, ts.Gaps
+		}
+		sum.Tracks = append(sum.Tracks, ts)
+	}
+	return sum
 }
 
 // List loads every session, oldest first. Unreadable ones are skipped and reported in the error.

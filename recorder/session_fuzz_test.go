@@ -30,6 +30,16 @@ func FuzzDecodeSession(f *testing.F) {
 		`{"id":"n","segments":["a"],"key":{"method":"AES-128","uri":"k","iv":"0xZZ"}}`,
 		`{"id":"o","segments":["a","b"],"key":{"method":"AES-128","uri":"k"},"ivs":["0x1"]}`,
 		`{"id":"p","segments":["a"],"media_sequence":-1}`,
+		`{"version":2,"id":"q","state":"new","tracks":[{"id":"video","kind":"video","ext":".ts","first":0,"last":1,"end_known":true,
+		  "segments":[{"url":"https://x/a.ts","dur":4},{"url":"https://x/b.ts","dur":4,"seq":1,"section":1,"gap":true}]},
+		  {"id":"audio-en","kind":"audio","language":"en","ext":".m4s","first":0,"last":0,"end_known":true,
+		  "inits":[{"url":"https://x/init.mp4","range":{"offset":0,"length":700}}],
+		  "segments":[{"url":"https://x/a.m4s","dur":4,"init":1,"range":{"offset":700,"length":1000}}]}]}`,
+		`{"version":2,"id":"r","playlist":"https://x/master.m3u8","audio":"all"}`,
+		`{"version":2,"id":"s","tracks":[{"id":"video","kind":"video","keys":[{"method":"AES-128","uri":"k"}],"first":0,"last":0,"end_known":true,
+		  "segments":[{"url":"a","key":1,"iv":"0x1","seq":9223372036854775807}]}]}`,
+		`{"version":3,"id":"t"}`,
+		`{"version":2,"id":"u","tracks":[{"id":"video","kind":"video"},{"id":"video","kind":"audio"}]}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -54,28 +64,28 @@ func FuzzDecodeSession(f *testing.F) {
 		if !bytes.Equal(enc, enc2) {
 			t.Fatalf("round trip changed the session:\n first %s\nsecond %s", enc, enc2)
 		}
-		idx := s.Indices()
-		if s.EndKnown && len(idx) != s.Total() {
-			t.Fatalf("Indices() has %d entries, Total() %d", len(idx), s.Total())
-		}
-		for k, i := range idx {
-			if k > 0 && i <= idx[k-1] {
-				t.Fatalf("Indices() not increasing at %d: %d after %d", k, i, idx[k-1])
+		for _, tr := range s.Tracks {
+			idx := tr.Indices()
+			if tr.EndKnown && len(idx) != tr.Total() {
+				t.Fatalf("Indices() has %d entries, Total() %d", len(idx), tr.Total())
 			}
-			if k < 4 || k >= len(idx)-4 {
-				_ = s.URL(i)
-				_ = s.SegmentPath(i)
-			}
-		}
-		_ = s.URL(s.First)
-		_ = s.URL(s.Last)
-		// An accepted encrypted session has an IV for every index.
-		if s.Key != nil {
-			for _, i := range []int64{s.First, s.Last, 0, int64(len(s.Segments)) - 1} {
-				if _, err := s.IV(i); err != nil {
-					t.Fatalf("accepted session: IV(%d): %v", i, err)
+			for k, i := range idx {
+				if k > 0 && i <= idx[k-1] {
+					t.Fatalf("Indices() not increasing at %d: %d after %d", k, i, idx[k-1])
+				}
+				if k < 4 || k >= len(idx)-4 {
+					_ = tr.URL(i)
+					_ = tr.SegmentPath(i)
+					// An accepted encrypted segment has a usable IV.
+					if tr.KeyOf(i) != nil {
+						if _, err := tr.IV(i); err != nil {
+							t.Fatalf("accepted session: IV(%d): %v", i, err)
+						}
+					}
 				}
 			}
+			_ = tr.URL(tr.First)
+			_ = tr.URL(tr.Last)
 		}
 	})
 }

@@ -64,7 +64,7 @@ func sessionSaved(dir string) (string, time.Time) {
 
 // segmentsDone counts the completed segment files of a session.
 func segmentsDone(dir string) int {
-	entries, _ := os.ReadDir(filepath.Join(dir, "segments"))
+	entries, _ := os.ReadDir(filepath.Join(dir, "video", "segments"))
 	n := 0
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".ts") {
@@ -167,7 +167,7 @@ func TestCrashResume(t *testing.T) {
 		dir := sessionDir()
 		for i := 0; i < n; i++ {
 			served := origin.Completed(seg(i))
-			_, err := os.Stat(filepath.Join(dir, "segments", fmt.Sprintf("%06d.ts", i)))
+			_, err := os.Stat(filepath.Join(dir, "video", "segments", fmt.Sprintf("%06d.ts", i)))
 			onDisk := err == nil
 			delta := served - prevServed[i]
 			switch {

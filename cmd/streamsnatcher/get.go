@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/recorder"
 	"github.com/streamsnatcher/streamsnatcher/urltemplate"
 )
@@ -27,6 +28,7 @@ type getOptions struct {
 	duration       string
 	segmentSeconds float64
 	output         string
+	init           string
 }
 
 const defaultUserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
@@ -67,6 +69,7 @@ func (a *app) getCmd() *cobra.Command {
 	f.StringVar(&o.duration, "duration", "", "(*) mode: the video's length, hh:mm:ss (with --segment-seconds)")
 	f.Float64Var(&o.segmentSeconds, "segment-seconds", 0, "(*) mode: seconds per segment (with --duration)")
 	f.StringVarP(&o.output, "output", "o", "", "write the result exactly here (default: a name derived from the URL)")
+	f.StringVar(&o.init, "init", "", "fMP4 segments: the URL of the init segment (EXT-X-MAP) they need")
 	addHeaderFlags(f)
 	addRunFlags(f)
 	return cmd
@@ -85,52 +88,62 @@ func addRunFlags(f *pflag.FlagSet) {
 	f.Bool("allow-gaps", false, "merge even when segments are missing (they are listed)")
 	f.Bool("keep-segments", false, "keep the segment files after a verified merge")
 	f.String("variant", "", "master playlists: which variant (index, 1280x720, 720p or bandwidth)")
+	f.String("audio-lang", "", "master playlists: the audio language to record (default: the playlist's DEFAULT rendition)")
+	f.String("audio", "", "master playlists: 'all' records every audio language as a separate track")
 	f.String("ffmpeg", "", "path of ffmpeg (default: from PATH)")
 }
 
 // session builds a new session from what the person typed.
 func (o *getOptions) session(args []string) (*recorder.Session, error) {
 	raw := args[0]
-	s := &recorder.Session{Source: "get", Input: raw, Ext: ".ts"}
+	s := &recorder.Session{Source: "get", Input: raw}
+	var t *recorder.Track
 	switch {
 	case strings.Contains(raw, "(*)"):
 		if len(args) > 1 {
 			return nil, usageError{errors.New("a (*) URL stands alone: give one argument")}
 		}
-		t, err := urltemplate.Placeholder(raw, o.pad)
+		tm, err := urltemplate.Placeholder(raw, o.pad)
 		if err != nil {
 			return nil, err
 		}
-		s.Template = t
-		s.First = o.start
+		t = &recorder.Track{Track: plan.Track{ID: "video", Kind: plan.Video, Template: tm}, First: o.start}
 		n, err := o.segmentCount()
 		if err != nil {
 			return nil, err
 		}
 		if n > 0 {
-			s.Last, s.EndKnown = o.start+(n-1)*t.Step, true
+			t.Last, t.EndKnown = o.start+(n-1)*tm.Step, true
 		}
 	case isPlaylistURL(raw):
 		if err := checkURL(raw); err != nil {
 			return nil, err
 		}
-		s.PlaylistURL = raw
+		s.Playlist = raw
 	default:
 		for _, u := range args {
 			if err := checkURL(u); err != nil {
 				return nil, err
 			}
 		}
-		t, err := urltemplate.Learn(args)
+		tm, err := urltemplate.Learn(args)
 		if err != nil {
 			return nil, err
 		}
-		s.Template = t
-		s.First = t.First
-		s.ProbeStart = true
+		t = &recorder.Track{Track: plan.Track{ID: "video", Kind: plan.Video, Template: tm}, First: tm.First, ProbeStart: true}
 	}
-	if s.Template != nil {
-		s.Ext = extOf(s.Template.URL(s.First))
+	if t != nil {
+		t.Ext = extOf(t.Template.URL(t.First))
+		if o.init != "" {
+			if err := checkURL(o.init); err != nil {
+				return nil, err
+			}
+			t.Inits, t.Init = []plan.Init{{URL: o.init}}, 1
+			if t.Ext == ".ts" {
+				t.Ext = ".m4s"
+			}
+		}
+		s.AddTrack(t)
 	}
 	return s, nil
 }

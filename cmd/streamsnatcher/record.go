@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -55,13 +56,22 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 	allowGaps, _ := f.GetBool("allow-gaps")
 	keep, _ := f.GetBool("keep-segments")
 	variant, _ := f.GetString("variant")
+	audio, _ := f.GetString("audio")
+	if lang, _ := f.GetString("audio-lang"); lang != "" {
+		if audio != "" {
+			return usageError{errors.New("give --audio-lang or --audio, not both")}
+		}
+		audio = lang
+	} else if audio != "" && !strings.EqualFold(audio, "all") {
+		return usageError{fmt.Errorf("--audio %q: the only value is 'all' (--audio-lang picks one language)", audio)}
+	}
 	ffmpeg, _ := f.GetString("ffmpeg")
 	if ffmpeg != "" {
 		ffmpeg, _ = filepath.Abs(ffmpeg)
 	}
 	prog := recorder.NewProgress()
 	opts := recorder.Options{Concurrency: conc, Attempts: tries, Logger: a.log, Progress: prog}
-	mopts := recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, FFmpeg: ffmpeg}
+	mopts := recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, Audio: audio, FFmpeg: ffmpeg}
 
 	stopRender := a.renderProgress(prog)
 	res, err := recorder.Run(cmd.Context(), s, opts, mopts)
@@ -72,15 +82,36 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 	if err != nil {
 		return &sessionError{id: s.ID, err: err}
 	}
-	if len(res.Gaps) > 0 {
-		fmt.Fprintf(a.stderr, "streamsnatcher: warning: merged WITHOUT %d missing segment(s): %s\n", len(res.Gaps), joinInts(res.Gaps))
-	}
+	a.warnHoles(res.Holes)
 	if res.Concat {
 		fmt.Fprintf(a.stderr, "streamsnatcher: ffmpeg was not found: wrote %s by joining the segments\n", res.Output)
 		fmt.Fprintf(a.stderr, "streamsnatcher: hint: install ffmpeg (Debian: sudo apt-get update && sudo apt-get install ffmpeg), then run: streamsnatcher replay %s\n", s.ID)
 	}
 	fmt.Fprintln(a.stdout, res.Output)
 	return nil
+}
+
+// warnHoles names every segment the output lacks: the playlist's EXT-X-GAPs
+// and the missing segments the person allowed.
+func (a *app) warnHoles(holes []recorder.Hole) {
+	var gaps, missing []string
+	for _, h := range holes {
+		name := fmt.Sprint(h.Index)
+		if h.Track != "video" {
+			name = h.Track + " " + name
+		}
+		if h.ByDesign {
+			gaps = append(gaps, name)
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	if len(gaps) > 0 {
+		fmt.Fprintf(a.stderr, "streamsnatcher: warning: the playlist marks %d segment(s) as gaps (EXT-X-GAP); the output has a hole there: %s\n", len(gaps), strings.Join(gaps, " "))
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(a.stderr, "streamsnatcher: warning: merged WITHOUT %d missing segment(s): %s\n", len(missing), strings.Join(missing, " "))
+	}
 }
 
 func joinInts(a []int64) string {
