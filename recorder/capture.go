@@ -93,10 +93,10 @@ type live struct {
 	pendingHeaders  map[string]string
 	pendingURL      string
 	pendingSegments map[string][]string // a reloaded playlist's segment URLs (fresh tokens), by track
-	allowGaps       bool               // the person allowed a merge with holes
-	userPaused      bool               // the person paused it: no automatic restarts
-	cancel          context.CancelFunc // stops the run in progress
-	runDone         chan struct{}      // closed when the run in progress returns
+	allowGaps       bool                // the person allowed a merge with holes
+	userPaused      bool                // the person paused it: no automatic restarts
+	cancel          context.CancelFunc  // stops the run in progress
+	runDone         chan struct{}       // closed when the run in progress returns
 	deleted         bool
 }
 
@@ -877,7 +877,9 @@ func (c *Capture) runStream(l *live) {
 	for {
 		o := c.opts
 		o.Progress = l.prog
-		o.Claim = func(ctx context.Context, track string, i int64) (bool, func()) { return c.claim(ctx, l, flightKey{track, i}) }
+		o.Claim = func(ctx context.Context, track string, i int64) (bool, func()) {
+			return c.claim(ctx, l, flightKey{track, i})
+		}
 		c.mu.Lock()
 		s := l.s
 		mo := c.mopts
