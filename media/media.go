@@ -94,8 +94,10 @@ func (f Format) Demuxer() string { return formats[f.info()].demuxer }
 func (f Format) IsMedia() bool { return formats[f.info()].media }
 
 // exts is the one table of file extensions: the format a file of that name holds, what a URL ending in it
-// is by name alone, and its MIME type. .mp4, .m4v, .m4a and .mp3 are media but KindOther by name: a whole
-// progressive file ends the same way, and recording it as a numbered segment would be wrong.
+// is by name alone, and the Content-Type a segment stored under it is served with. .mp4, .m4v, .m4a and
+// .mp3 are media but KindOther by name: a whole progressive file ends the same way, and recording it as a
+// numbered segment would be wrong. Every ISO BMFF extension is served as video/iso.segment, the registered
+// type of a media segment, so that Classify reads a stored segment back as one whatever its name.
 var exts = map[string]struct {
 	format Format
 	kind   Kind
@@ -103,13 +105,13 @@ var exts = map[string]struct {
 }{
 	".ts":     {FormatMPEGTS, KindSegment, "video/mp2t"},
 	".m4s":    {FormatMP4, KindSegment, "video/iso.segment"},
-	".cmfv":   {FormatMP4, KindSegment, "video/mp4"},
-	".cmfa":   {FormatMP4, KindSegment, "audio/mp4"},
+	".cmfv":   {FormatMP4, KindSegment, "video/iso.segment"},
+	".cmfa":   {FormatMP4, KindSegment, "video/iso.segment"},
 	".aac":    {FormatADTS, KindSegment, "audio/aac"},
-	".mp4":    {FormatMP4, KindOther, "video/mp4"},
-	".m4v":    {FormatMP4, KindOther, "video/mp4"},
-	".m4a":    {FormatMP4, KindOther, "audio/mp4"},
-	".mp3":    {FormatMP3, KindOther, "audio/mpeg"},
+	".mp4":    {FormatMP4, KindOther, "video/iso.segment"},
+	".m4v":    {FormatMP4, KindOther, "video/iso.segment"},
+	".m4a":    {FormatMP4, KindOther, "video/iso.segment"},
+	".mp3":    {FormatMP3, KindOther, "audio/mpeg"}, // MPEG audio has no segment type
 	".m3u8":   {FormatHLS, KindPlaylist, "application/vnd.apple.mpegurl"},
 	".m3u":    {FormatHLS, KindPlaylist, "audio/mpegurl"},
 	".mpd":    {FormatDASH, KindManifest, "application/dash+xml"},
@@ -200,8 +202,9 @@ func ExtOf(urlPath string) string {
 	return ""
 }
 
-// MIMEOf returns the Content-Type for a file with extension ext (".m4s", case-insensitive), or "" when the
-// extension is not in the table.
+// MIMEOf returns the Content-Type to serve a file with extension ext (".m4s", case-insensitive) with, or ""
+// when the extension is not in the table. For a media extension that is the type of a stored segment, which
+// Classify reads back as KindSegment (except .mp3: audio/mpeg also names whole files).
 func MIMEOf(ext string) string {
 	return exts[strings.ToLower(ext)].mime
 }

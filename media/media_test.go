@@ -204,10 +204,10 @@ func TestMIMEOf(t *testing.T) {
 		{".ts", "video/mp2t"},
 		{".TS", "video/mp2t"},
 		{".m4s", "video/iso.segment"},
-		{".mp4", "video/mp4"},
-		{".cmfv", "video/mp4"},
-		{".cmfa", "audio/mp4"},
-		{".m4a", "audio/mp4"},
+		{".mp4", "video/iso.segment"},
+		{".cmfv", "video/iso.segment"},
+		{".cmfa", "video/iso.segment"},
+		{".m4a", "video/iso.segment"},
 		{".aac", "audio/aac"},
 		{".mp3", "audio/mpeg"},
 		{".m3u8", "application/vnd.apple.mpegurl"},
@@ -219,6 +219,15 @@ func TestMIMEOf(t *testing.T) {
 	for _, tt := range tests {
 		if got := MIMEOf(tt.ext); got != tt.want {
 			t.Errorf("MIMEOf(%q): got %q, want %q", tt.ext, got, tt.want)
+		}
+	}
+	// A stored segment, served with MIMEOf its extension, classifies as a segment again (a HAR round trip).
+	for ext, e := range exts {
+		if !e.format.IsMedia() || ext == ".mp3" {
+			continue
+		}
+		if got := Classify("/s/000041"+ext, MIMEOf(ext)); got != KindSegment {
+			t.Errorf("Classify(000041%s, MIMEOf(%s) = %q): got %v, want segment", ext, ext, MIMEOf(ext), got)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
 	"github.com/streamsnatcher/streamsnatcher/proxy"
 	"github.com/streamsnatcher/streamsnatcher/urltemplate"
@@ -161,17 +161,17 @@ const (
 )
 
 func classify(ex *proxy.Exchange) kind {
-	ext := strings.ToLower(path.Ext(ex.Req.URL.Path))
-	mt, _, _ := mime.ParseMediaType(ex.RespHeader.Get("Content-Type"))
-	mt = strings.ToLower(mt)
-	switch {
-	case ext == ".m3u8" || strings.Contains(mt, "mpegurl"):
+	ct := ex.RespHeader.Get("Content-Type")
+	if ex.Status != http.StatusOK && ex.Status != http.StatusPartialContent {
+		ct = "" // an error's Content-Type is its error page's; the name says what was asked for
+	}
+	switch media.Classify(ex.Req.URL.Path, ct) {
+	case media.KindPlaylist:
 		return kindPlaylist
-	case ext == ".ts" || ext == ".m4s" || ext == ".aac" || ext == ".cmfv" || ext == ".cmfa" ||
-		mt == "video/mp2t" || mt == "video/iso.segment" || mt == "audio/aac":
+	case media.KindSegment:
 		return kindSegment
 	}
-	return kindOther
+	return kindOther // init segments, keys (onKey), manifests, subtitles, pages
 }
 
 // fullBody reports whether a response carries the whole resource: a 200, or a
@@ -797,13 +797,10 @@ func parseRange(h string) (first, last int64, ok bool) {
 }
 
 func mimeFor(p string) string {
-	switch filepath.Ext(p) {
-	case ".m4s", ".mp4", ".cmfv":
-		return "video/iso.segment"
-	case ".aac":
-		return "audio/aac"
+	if t := media.MIMEOf(filepath.Ext(p)); t != "" {
+		return t
 	}
-	return "video/mp2t"
+	return media.FormatMPEGTS.MIME() // a session's segments are .ts unless their URLs said otherwise
 }
 
 // Actions a person can take on a stream (the dashboard's buttons).

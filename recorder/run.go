@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/merge"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
 )
@@ -391,8 +392,7 @@ func playlistKey(md *playlist.Media) (*Key, []string, error) {
 }
 
 func segmentExt(raw string) string {
-	switch e := strings.ToLower(filepath.Ext(urlPath(raw))); e {
-	case ".ts", ".m4s", ".aac", ".mp4", ".m4a", ".m4v", ".mp3", ".cmfv", ".cmfa":
+	if e := media.ExtOf(urlPath(raw)); e != "" {
 		return e
 	}
 	return ".ts"
