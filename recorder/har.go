@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
 	"github.com/streamsnatcher/streamsnatcher/proxy"
 	"github.com/streamsnatcher/streamsnatcher/urltemplate"
@@ -593,7 +594,7 @@ func ExportHAR(s *Session, creatorVersion string) (*HAR, error) {
 	h := &HAR{Log: HARLog{Version: "1.2", Creator: HARCreator{Name: "streamsnatcher", Version: creatorVersion},
 		Comment: "session " + s.ID + "; the requests carry the session's cookies and headers"}}
 	if s.Template == nil && len(s.Segments) > 0 && s.PlaylistURL != "" {
-		h.Log.Entries = append(h.Log.Entries, entry(s.PlaylistURL, "application/vnd.apple.mpegurl", -1, s.mediaPlaylist()))
+		h.Log.Entries = append(h.Log.Entries, entry(s.PlaylistURL, media.FormatHLS.MIME(), -1, s.mediaPlaylist()))
 	}
 	for _, i := range idx {
 		u := s.URL(i)
