@@ -25,6 +25,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/streamsnatcher/streamsnatcher/media"
 )
 
 // Sentinel errors callers branch on.
@@ -130,7 +132,7 @@ type Merger struct {
 	err     error // sticky failure of Append
 
 	// Owned by the Append/Finish goroutine.
-	format    string          // ffmpeg input format: mpegts, mov, aac, or "" (let ffmpeg probe)
+	format    string          // ffmpeg input format (media.Format.Demuxer): mpegts, mov, aac, mp3, or "" (let ffmpeg probe)
 	heads     []string        // the first two appended paths, for deriving the expected duration by probing
 	firstSpan chan spanResult // the first segment's timestamps, probed in the background
 	ts        *tsScanner      // follows MPEG-TS input; nil for other formats
@@ -176,7 +178,7 @@ func Start(ctx context.Context, opts Options) (*Merger, error) {
 			return nil, fmt.Errorf("merge: init segment: %w", err)
 		}
 		defer f.Close()
-		if err := m.startFFmpeg("mov"); err != nil {
+		if err := m.startFFmpeg(media.FormatMP4.Demuxer()); err != nil {
 			return nil, err
 		}
 		if _, err := io.Copy(m.stdin, f); err != nil {
@@ -280,7 +282,7 @@ func (m *Merger) Append(path string) error {
 		}
 		if first && m.cmd == nil {
 			head := buf[:min(n, 1024)]
-			format := sniff(head)
+			format := media.Sniff(head).Demuxer()
 			m.log.Debug("input format", "format", format, "first", path)
 			if err := m.startFFmpeg(format); err != nil {
 				return m.fail(err)
@@ -463,39 +465,6 @@ func Files(ctx context.Context, paths []string, opts Options) (*Result, error) {
 		}
 	}
 	return m.Finish()
-}
-
-// sniff names the ffmpeg demuxer for a segment starting with head, or "" to let ffmpeg probe.
-func sniff(head []byte) string {
-	if len(head) >= 10 && string(head[:3]) == "ID3" {
-		// ID3v2 tag (HLS packed audio timestamps): look at what follows it.
-		size := int(head[6]&0x7f)<<21 | int(head[7]&0x7f)<<14 | int(head[8]&0x7f)<<7 | int(head[9]&0x7f)
-		if 10+size < len(head) {
-			if f := sniff(head[10+size:]); f != "" {
-				return f
-			}
-		}
-		return "aac"
-	}
-	switch {
-	case len(head) > 0 && head[0] == 0x47 && (len(head) <= 188 || head[188] == 0x47):
-		return "mpegts"
-	case len(head) > 4 && head[4] == 0x47 && (len(head) <= 196 || head[196] == 0x47):
-		return "mpegts" // M2TS: 192-byte packets with a 4-byte timecode
-	case len(head) >= 8 && isBMFFBox(string(head[4:8])):
-		return "mov"
-	case len(head) >= 2 && head[0] == 0xff && head[1]&0xf6 == 0xf0:
-		return "aac" // ADTS sync word, layer 0
-	}
-	return ""
-}
-
-func isBMFFBox(typ string) bool {
-	switch typ {
-	case "ftyp", "styp", "moov", "moof", "sidx", "free", "emsg", "prft", "mdat":
-		return true
-	}
-	return false
 }
 
 // verifyCounted checks the output against what the scanner saw go in: the same number of video frames, as
@@ -706,8 +675,8 @@ type spanResult struct {
 
 // probeFirst starts measuring the first segment in the background, so that Finish only has the last to do.
 func (m *Merger) probeFirst(path string) {
-	if m.format == "aac" {
-		return // raw ADTS: every file restarts at 0; nothing to derive
+	if m.format == "aac" || m.format == "mp3" {
+		return // raw ADTS or MPEG audio: every file restarts at 0; nothing to derive
 	}
 	ch := make(chan spanResult, 1)
 	m.firstSpan = ch

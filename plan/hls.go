@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
 )
 
@@ -69,7 +70,7 @@ func FromMedia(md *playlist.Media, source, id, kind string) (*Track, error) {
 		}
 		t.Segments = append(t.Segments, s)
 	}
-	t.Ext = extOf(firstURL(t.Segments))
+	t.Ext = media.ExtOf(firstURL(t.Segments))
 	if t.Ext == "" {
 		t.Ext = ".ts"
 		if len(t.Inits) > 0 {
@@ -90,21 +91,6 @@ func firstURL(segs []Segment) string {
 	for _, s := range segs {
 		if s.URL != "" {
 			return s.URL
-		}
-	}
-	return ""
-}
-
-// extOf is the known media extension of a URL's path, or "".
-// TODO(media): ask the media package once it lands.
-func extOf(raw string) string {
-	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		raw = raw[:i]
-	}
-	if i := strings.LastIndexByte(raw, '.'); i >= 0 && !strings.Contains(raw[i:], "/") {
-		switch e := strings.ToLower(raw[i:]); e {
-		case ".ts", ".m4s", ".aac", ".mp4", ".m4a", ".m4v", ".mp3", ".cmfv", ".cmfa", ".vtt":
-			return e
 		}
 	}
 	return ""

@@ -2,12 +2,13 @@
 package playlist
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/streamsnatcher/streamsnatcher/media"
 )
 
 // Limits on what Parse accepts.
@@ -112,11 +113,9 @@ func (e *ParseError) Error() string {
 const bom = "\ufeff"
 
 // Sniff reports whether b looks like a playlist: "#EXTM3U" after an optional
-// byte order mark and whitespace.
+// byte order mark and whitespace, as media.Sniff decides.
 func Sniff(b []byte) bool {
-	b = bytes.TrimPrefix(b, []byte(bom))
-	b = bytes.TrimLeft(b, " \t\r\n")
-	return bytes.HasPrefix(b, []byte("#EXTM3U"))
+	return media.Sniff(b) == media.FormatHLS
 }
 
 // TotalDuration is the sum of the segment durations, in seconds.

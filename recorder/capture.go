@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
 	"github.com/streamsnatcher/streamsnatcher/proxy"
@@ -190,17 +190,17 @@ const (
 )
 
 func classify(ex *proxy.Exchange) kind {
-	ext := strings.ToLower(path.Ext(ex.Req.URL.Path))
-	mt, _, _ := mime.ParseMediaType(ex.RespHeader.Get("Content-Type"))
-	mt = strings.ToLower(mt)
-	switch {
-	case ext == ".m3u8" || strings.Contains(mt, "mpegurl"):
+	ct := ex.RespHeader.Get("Content-Type")
+	if ex.Status != http.StatusOK && ex.Status != http.StatusPartialContent {
+		ct = "" // an error's Content-Type is its error page's; the name says what was asked for
+	}
+	switch media.Classify(ex.Req.URL.Path, ct) {
+	case media.KindPlaylist:
 		return kindPlaylist
-	case ext == ".ts" || ext == ".m4s" || ext == ".aac" || ext == ".cmfv" || ext == ".cmfa" ||
-		mt == "video/mp2t" || mt == "video/iso.segment" || mt == "audio/aac":
+	case media.KindSegment:
 		return kindSegment
 	}
-	return kindOther
+	return kindOther // init segments, keys (onKey), manifests, subtitles, pages
 }
 
 // fullBody reports whether a response carries the whole resource: a 200, or a
@@ -693,7 +693,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 // onInit remembers an fMP4 init segment the browser fetched, so a stream
 // learned from its segments' URLs (no playlist seen) can be merged.
 func (c *Capture) onInit(ex *proxy.Exchange) proxy.BodyTap {
-	if ex.Status != http.StatusOK || !isInitName(ex.Req.URL.Path) {
+	if ex.Status != http.StatusOK || media.Classify(ex.Req.URL.Path, ex.RespHeader.Get("Content-Type")) != media.KindInit {
 		return nil
 	}
 	u := ex.Req.URL.String()
@@ -701,17 +701,6 @@ func (c *Capture) onInit(ex *proxy.Exchange) proxy.BodyTap {
 	c.inits[dirOf(u)] = u
 	c.mu.Unlock()
 	return nil
-}
-
-// isInitName reports whether a path names an fMP4 initialisation segment, as
-// packagers name them: init.mp4, init-stream0.m4s, video_init.mp4, 720p/init.m4s.
-func isInitName(p string) bool {
-	base := strings.ToLower(path.Base(p))
-	ext := path.Ext(base)
-	if ext != ".mp4" && ext != ".m4s" && ext != ".m4v" && ext != ".m4a" && ext != ".cmfi" {
-		return false
-	}
-	return strings.Contains(strings.TrimSuffix(base, ext), "init") || ext == ".cmfi"
 }
 
 // dirOf is a URL without its last path element and query.
@@ -1064,13 +1053,10 @@ func parseRange(h string) (first, last int64, ok bool) {
 }
 
 func mimeFor(p string) string {
-	switch filepath.Ext(p) {
-	case ".m4s", ".mp4", ".cmfv":
-		return "video/iso.segment"
-	case ".aac":
-		return "audio/aac"
+	if t := media.MIMEOf(filepath.Ext(p)); t != "" {
+		return t
 	}
-	return "video/mp2t"
+	return media.FormatMPEGTS.MIME() // a session's segments are .ts unless their URLs said otherwise
 }
 
 // Actions a person can take on a stream (the dashboard's buttons).

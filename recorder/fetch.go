@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"os"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/plan"
 )
 
@@ -338,47 +338,25 @@ func retryAfter(v string) time.Duration {
 	return 0
 }
 
+// checkContentType refuses, before the body is read, a response whose Content-Type says it is a web page or
+// document (media.KindPage).
 func checkContentType(ct string) error {
-	if ct == "" {
+	if media.Classify("", ct) != media.KindPage {
 		return nil
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return nil
-	}
-	switch {
-	case mt == "text/html", mt == "application/xhtml+xml", mt == "application/json", mt == "text/xml", mt == "application/xml":
-		return fmt.Errorf("%w: got a web page or document (Content-Type %s)", ErrNotMedia, mt)
-	}
-	return nil
+	return fmt.Errorf("%w: got a web page or document (Content-Type %s)", ErrNotMedia, ct)
 }
 
-// sniffMedia checks the first bytes of a body: MPEG-TS sync bytes, ISO BMFF
-// boxes (fMP4), ADTS or ID3 (packed audio). Anything that looks like text is refused.
+// sniffMedia checks that the first bytes of a body are media (media.Sniff: MPEG-TS or M2TS, fMP4, AAC, MP3),
+// and says what they are when they are not.
 func sniffMedia(b []byte) error {
-	switch {
-	case len(b) >= 1 && b[0] == 0x47 && (len(b) < 189 || b[188] == 0x47):
+	switch f := media.Sniff(b); {
+	case f.IsMedia():
 		return nil
-	case len(b) >= 8 && isBox(string(b[4:8])):
-		return nil
-	case len(b) >= 2 && b[0] == 0xFF && b[1]&0xF0 == 0xF0:
-		return nil
-	case len(b) >= 3 && string(b[:3]) == "ID3":
-		return nil
-	}
-	t := bytes.TrimLeft(b, " \t\r\n\ufeff")
-	if len(t) > 0 && (t[0] == '<' || t[0] == '{' || t[0] == '[') {
-		return fmt.Errorf("%w: body starts with %q (an HTML or JSON page, not video)", ErrNotMedia, clip(t, 24))
+	case f != media.FormatUnknown:
+		return fmt.Errorf("%w: body starts with %q (%s, not video)", ErrNotMedia, clip(bytes.TrimLeft(b, " \t\r\n\ufeff"), 24), f)
 	}
 	return fmt.Errorf("%w: body starts with % x, not MPEG-TS, fMP4 or AAC", ErrNotMedia, clip(b, 8))
-}
-
-func isBox(t string) bool {
-	switch t {
-	case "ftyp", "styp", "moof", "sidx", "moov", "emsg", "prft", "mdat", "free":
-		return true
-	}
-	return false
 }
 
 func clip(b []byte, n int) []byte {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
 	"github.com/streamsnatcher/streamsnatcher/proxy"
@@ -607,7 +608,7 @@ func ExportHAR(s *Session, creatorVersion string) (*HAR, error) {
 	h := &HAR{Log: HARLog{Version: "1.2", Creator: HARCreator{Name: "streamsnatcher", Version: creatorVersion},
 		Comment: "session " + s.ID + "; the requests carry the session's cookies and headers"}}
 	if t.Template == nil && len(t.Segments) > 0 && t.Source != "" {
-		h.Log.Entries = append(h.Log.Entries, entry(t.Source, "application/vnd.apple.mpegurl", -1, t.mediaPlaylist()))
+		h.Log.Entries = append(h.Log.Entries, entry(t.Source, media.FormatHLS.MIME(), -1, t.mediaPlaylist()))
 	}
 	for _, i := range idx {
 		u := t.URL(i)

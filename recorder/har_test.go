@@ -72,9 +72,9 @@ func roundJSON(t *testing.T, h *HAR) *HAR {
 }
 
 const (
-	cdn    = "https://cdn.example.com/v/abc/720p/"
-	master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=1280x720\n720p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=400000\n360p/index.m3u8\n"
-	media  = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nseg_a.ts\n#EXTINF:2,\nseg_b.ts\n#EXTINF:1.5,\nseg_c.ts\n#EXT-X-ENDLIST\n"
+	cdn     = "https://cdn.example.com/v/abc/720p/"
+	master  = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=1280x720\n720p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=400000\n360p/index.m3u8\n"
+	mediaPL = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nseg_a.ts\n#EXTINF:2,\nseg_b.ts\n#EXTINF:1.5,\nseg_c.ts\n#EXT-X-ENDLIST\n"
 )
 
 func TestSessionsFromHAR(t *testing.T) {
@@ -145,7 +145,7 @@ func TestSessionsFromHAR(t *testing.T) {
 			name: "master and media with content: the media list, segments attached",
 			har: harOf(
 				harEntry(cdn+"master.m3u8", withText(master), ref),
-				harEntry(cdn+"720p/index.m3u8?x=1", withText(media), ref),
+				harEntry(cdn+"720p/index.m3u8?x=1", withText(mediaPL), ref),
 				harEntry(cdn+"720p/seg_a.ts", withBody(tsBody(1)), ref, withHeader("Cookie", "late=1")),
 				harEntry(cdn+"720p/seg_b.ts", withBody(tsBody(2)), ref),
 			),

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/merge"
 	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
@@ -489,8 +490,7 @@ func audioTrackID(lang string) string {
 }
 
 func segmentExt(raw string) string {
-	switch e := strings.ToLower(filepath.Ext(urlPath(raw))); e {
-	case ".ts", ".m4s", ".aac", ".mp4", ".m4a", ".m4v", ".mp3", ".cmfv", ".cmfa":
+	if e := media.ExtOf(urlPath(raw)); e != "" {
 		return e
 	}
 	return ".ts"

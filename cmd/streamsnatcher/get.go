@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/recorder"
 	"github.com/streamsnatcher/streamsnatcher/urltemplate"
@@ -197,7 +197,7 @@ func isPlaylistURL(raw string) bool {
 	if err != nil {
 		return false
 	}
-	return strings.HasSuffix(strings.ToLower(u.Path), ".m3u8") || strings.HasSuffix(strings.ToLower(u.Path), ".m3u")
+	return media.Classify(u.Path, "") == media.KindPlaylist
 }
 
 func checkURL(raw string) error {
@@ -213,8 +213,7 @@ func extOf(raw string) string {
 	if err != nil {
 		return ".ts"
 	}
-	switch e := strings.ToLower(path.Ext(u.Path)); e {
-	case ".ts", ".m4s", ".aac", ".mp4", ".m4a", ".m4v":
+	if e := media.ExtOf(u.Path); e != "" {
 		return e
 	}
 	return ".ts"
