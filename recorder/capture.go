@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -252,6 +251,7 @@ type fileTap struct {
 	want   int64
 	sniffd bool
 	bad    error
+	answer *answer // the origin's headers, kept beside the file
 	done   func(ok bool)
 }
 
@@ -292,6 +292,9 @@ func (t *fileTap) Write(p []byte) (int, error) {
 func (t *fileTap) Close(err error) {
 	cerr := t.f.Close()
 	ok := err == nil && t.bad == nil && cerr == nil && t.n > 0 && (t.want < 0 || t.n == t.want)
+	if ok && t.answer != nil {
+		ok = t.answer.save(t.path) == nil
+	}
 	if ok {
 		ok = os.Rename(t.f.Name(), t.path) == nil
 	}
@@ -418,7 +421,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	defer c.mu.Unlock()
 	if ref, ok := c.bySegURL[stripQuery(u)]; ok {
 		c.refreshLocked(ref.l, h, "")
-		return c.teeLocked(ref.l, ref.i, ex.ContentLength)
+		return c.teeLocked(ref.l, ref.i, ex)
 	}
 	shape := urltemplate.Shape(u)
 	l := c.byShape[shape]
@@ -463,7 +466,12 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			dst := filepath.Join(s.Dir(), fmt.Sprintf("observed-%d%s", len(l.observed), s.ext()))
 			l.observed[u] = dst
 			l.reason = "waiting for a second segment to learn the numbering"
-			return newFileTap(s, dst, ex.ContentLength, func(bool) {})
+			t := newFileTap(s, dst, ex.ContentLength, func(bool) {})
+			if t == nil {
+				return nil // not a typed nil in the interface
+			}
+			t.answer = newAnswer(ex.Req.Header, ex.RespHeader)
+			return t
 		}
 	}
 	i, ok := s.Template.Match(u)
@@ -474,7 +482,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		return nil
 	}
 	c.refreshLocked(l, h, "")
-	tap := c.teeLocked(l, i, ex.ContentLength)
+	tap := c.teeLocked(l, i, ex)
 	c.startLocked(l)
 	return tap
 }
@@ -483,9 +491,10 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 func (c *Capture) adoptObservedLocked(l *live) {
 	for u, p := range l.observed {
 		if i, ok := l.s.Template.Match(u); ok && !l.s.Have(i) {
-			os.Rename(p, l.s.SegmentPath(i))
+			moveSegment(p, l.s.SegmentPath(i))
 		}
 		os.Remove(p)
+		os.Remove(answerPath(p))
 	}
 	l.observed = map[string]string{}
 }
@@ -517,7 +526,7 @@ func (c *Capture) land(l *live, i int64, f *flight) {
 // teeLocked saves the browser's copy of segment i, unless it is already on
 // disk or the backfill is fetching it. Encrypted streams are not tee'd: the
 // backfill fetches and decrypts every segment itself.
-func (c *Capture) teeLocked(l *live, i int64, want int64) proxy.BodyTap {
+func (c *Capture) teeLocked(l *live, i int64, ex *proxy.Exchange) proxy.BodyTap {
 	if l.s.Key != nil || l.s.Have(i) {
 		return nil
 	}
@@ -530,11 +539,12 @@ func (c *Capture) teeLocked(l *live, i int64, want int64) proxy.BodyTap {
 		return nil
 	}
 	f.teed = true
-	t := newFileTap(l.s, l.s.SegmentPath(i), want, func(bool) { c.land(l, i, f) })
+	t := newFileTap(l.s, l.s.SegmentPath(i), ex.ContentLength, func(bool) { c.land(l, i, f) })
 	if t == nil {
 		l.landLocked(i, f)
 		return nil
 	}
+	t.answer = newAnswer(ex.Req.Header, ex.RespHeader)
 	return t
 }
 
@@ -735,40 +745,7 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 			return nil
 		}
 	}
-	file, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	fi, err := file.Stat()
-	if err != nil || fi.Size() == 0 {
-		file.Close()
-		return nil
-	}
-	size := fi.Size()
-	if last < 0 || last >= size {
-		last = size - 1
-	}
-	if first > last {
-		file.Close()
-		return nil // unsatisfiable here: let the origin say so
-	}
-	resp := &http.Response{
-		StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": {mimeFor(path)}}, Body: file, ContentLength: size, Request: req,
-	}
-	if rng != "" {
-		// Players ask for "bytes=0-", and after a pause for the rest from an offset.
-		resp.StatusCode = http.StatusPartialContent
-		resp.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, size))
-		resp.ContentLength = last - first + 1
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.NewSectionReader(file, first, resp.ContentLength), file}
-	}
-	resp.Status = fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-	resp.Header.Set("Content-Length", fmt.Sprint(resp.ContentLength))
-	return resp
+	return serveFile(req, path, first, last)
 }
 
 // parseRange reads a single "bytes=first-" or "bytes=first-last" range; last

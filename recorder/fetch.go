@@ -222,6 +222,11 @@ func (f *fetcher) fetchTo(ctx context.Context, url, path string, sniff bool, dec
 	if err := out.Close(); err != nil {
 		return 0, diskError(err)
 	}
+	// The origin's headers go beside the bytes, so that an answer from disk
+	// looks like the origin's (see answer).
+	if err := newAnswer(req.Header, resp.Header).save(path); err != nil {
+		return 0, diskError(err)
+	}
 	if err := os.Rename(partial, path); err != nil {
 		return 0, fmt.Errorf("segment file: %w", err)
 	}
