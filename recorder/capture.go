@@ -201,6 +201,9 @@ func (c *Capture) Observe(ex *proxy.Exchange) proxy.BodyTap {
 	}
 	k := classify(ex)
 	if k == kindOther {
+		if tap := c.onInit(ex); tap != nil {
+			return tap
+		}
 		return c.onKey(ex)
 	}
 	if ex.Status == http.StatusUnauthorized || ex.Status == http.StatusForbidden {
@@ -344,6 +347,9 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 	c.byList[key] = l
 	for i, su := range s.Segments {
 		c.bySegURL[stripQuery(su)] = segRef{l, int64(i)}
+	}
+	if s.InitURL != "" {
+		c.bySegURL[stripQuery(s.InitURL)] = segRef{l, initIndex}
 	}
 	if s.Key != nil {
 		c.byKey[s.Key.URI] = l
@@ -527,7 +533,7 @@ func (c *Capture) land(l *live, i int64, f *flight) {
 // disk or the backfill is fetching it. Encrypted streams are not tee'd: the
 // backfill fetches and decrypts every segment itself.
 func (c *Capture) teeLocked(l *live, i int64, ex *proxy.Exchange) proxy.BodyTap {
-	if l.s.Key != nil || l.s.Have(i) {
+	if l.s.Key != nil || haveFile(l.s, i) {
 		return nil
 	}
 	f := l.inflight[i]
@@ -539,7 +545,7 @@ func (c *Capture) teeLocked(l *live, i int64, ex *proxy.Exchange) proxy.BodyTap 
 		return nil
 	}
 	f.teed = true
-	t := newFileTap(l.s, l.s.SegmentPath(i), ex.ContentLength, func(bool) { c.land(l, i, f) })
+	t := newFileTap(l.s, segFile(l.s, i), ex.ContentLength, func(bool) { c.land(l, i, f) })
 	if t == nil {
 		l.landLocked(i, f)
 		return nil
@@ -720,9 +726,9 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 		c.mu.Unlock()
 		return nil
 	}
-	path := l.s.SegmentPath(i)
+	path := segFile(l.s, i)
 	f := l.inflight[i]
-	if f == nil && !l.s.Have(i) {
+	if f == nil && !haveFile(l.s, i) {
 		if !whole {
 			c.mu.Unlock()
 			return nil // a part of it: forwarded, not tee'd

@@ -160,11 +160,9 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	f.block = block
 	init := ""
 	if s.InitURL != "" {
-		init = filepath.Join(s.dir, "init"+filepath.Ext(urlPath(s.InitURL)))
-		if !fileExists(init) {
-			if _, err := f.fetch(ctx, s.InitURL, init, true); err != nil {
-				return fail(StateFailed, fmt.Errorf("init segment: %w", err))
-			}
+		init = initFile(s)
+		if err := fetchInit(ctx, s, f, &o, init); err != nil {
+			return fail(StateFailed, fmt.Errorf("init segment: %w", err))
 		}
 	}
 
