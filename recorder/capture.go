@@ -39,7 +39,7 @@ type Capture struct {
 	mu       sync.Mutex
 	streams  []*live
 	byShape  map[string]*live
-	bySegURL map[string]segRef // playlist streams: segment URL (no query) → stream and index
+	bySegURL *segIndex[segRef] // playlist streams: segment URL → stream and index
 	byList   map[string]*live  // playlist URL (no query) → stream
 	byKey    map[string]*live  // encrypted playlist streams: key URI → stream
 	wg       sync.WaitGroup
@@ -87,7 +87,7 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Capture{store: store, outDir: o.OutDir, opts: o.Run, mopts: o.Merge, log: log, ctx: ctx,
-		byShape: map[string]*live{}, bySegURL: map[string]segRef{}, byList: map[string]*live{},
+		byShape: map[string]*live{}, bySegURL: newSegIndex[segRef](), byList: map[string]*live{},
 		byKey: map[string]*live{}}
 }
 
@@ -332,6 +332,9 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		// The page was reloaded: the same list, perhaps with fresh tokens in its URLs.
 		if len(s.Segments) == len(l.s.Segments) && !slices.Equal(s.Segments, l.s.Segments) {
 			l.pendingSegments = s.Segments
+			for i, su := range s.Segments {
+				c.bySegURL.add(su, segRef{l, int64(i)})
+			}
 		}
 		c.refreshLocked(l, h, "")
 		return
@@ -346,10 +349,10 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 	}
 	c.byList[key] = l
 	for i, su := range s.Segments {
-		c.bySegURL[stripQuery(su)] = segRef{l, int64(i)}
+		c.bySegURL.add(su, segRef{l, int64(i)})
 	}
 	if s.InitURL != "" {
-		c.bySegURL[stripQuery(s.InitURL)] = segRef{l, initIndex}
+		c.bySegURL.add(s.InitURL, segRef{l, initIndex})
 	}
 	if s.Key != nil {
 		c.byKey[s.Key.URI] = l
@@ -425,7 +428,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	h := keptHeaders(ex.Req.Header)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if ref, ok := c.bySegURL[stripQuery(u)]; ok {
+	if ref, ok := c.bySegURL.find(u); ok {
 		c.refreshLocked(ref.l, h, "")
 		return c.teeLocked(ref.l, ref.i, ex)
 	}
@@ -715,7 +718,7 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 	c.mu.Lock()
 	var l *live
 	var i int64
-	if ref, ok := c.bySegURL[stripQuery(u)]; ok {
+	if ref, ok := c.bySegURL.find(u); ok {
 		l, i = ref.l, ref.i
 	} else if sl := c.byShape[urltemplate.Shape(u)]; sl != nil && !sl.s.Template.Tentative {
 		if idx, ok := sl.s.Template.Match(u); ok {
@@ -846,11 +849,7 @@ func (c *Capture) Act(id, action string) error {
 				delete(c.byList, k)
 			}
 		}
-		for k, v := range c.bySegURL {
-			if v.l == l {
-				delete(c.bySegURL, k)
-			}
-		}
+		c.bySegURL.drop(func(v segRef) bool { return v.l == l })
 		for k, v := range c.byKey {
 			if v == l {
 				delete(c.byKey, k)

@@ -345,7 +345,7 @@ func SessionsFromHAR(h *HAR) (*HARImport, error) {
 		si int
 		i  int64
 	}
-	bySeg := map[string]ref{} // segment URL without query → session and index
+	bySeg := newSegIndex[ref]() // segment URL → session and index
 	haveMaster := false
 	for _, key := range listOrder {
 		l := lists[key]
@@ -364,7 +364,7 @@ func SessionsFromHAR(h *HAR) (*HARImport, error) {
 		}
 		imp.Sessions = append(imp.Sessions, s)
 		for i, su := range s.Segments {
-			bySeg[stripQuery(su)] = ref{len(imp.Sessions) - 1, int64(i)}
+			bySeg.add(su, ref{len(imp.Sessions) - 1, int64(i)})
 		}
 	}
 	addBody := func(si int, idx int64, sg harSeg) {
@@ -388,7 +388,7 @@ func SessionsFromHAR(h *HAR) (*HARImport, error) {
 	groups := map[string]*group{}
 	var shapes []string
 	for _, sg := range segs {
-		if r, ok := bySeg[stripQuery(sg.url)]; ok {
+		if r, ok := bySeg.find(sg.url); ok {
 			s := imp.Sessions[r.si]
 			s.Headers = mergeHeaders(s.Headers, sg.headers)
 			addBody(r.si, r.i, sg)

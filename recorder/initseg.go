@@ -59,7 +59,7 @@ func (c *Capture) onInit(ex *proxy.Exchange) proxy.BodyTap {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ref, ok := c.bySegURL[stripQuery(ex.Req.URL.String())]
+	ref, ok := c.bySegURL.find(ex.Req.URL.String())
 	if !ok || ref.i != initIndex {
 		return nil
 	}
