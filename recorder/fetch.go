@@ -117,7 +117,7 @@ func (f *fetcher) fetchTo(ctx context.Context, url, path string, sniff bool, dec
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
+		return 0, fmt.Errorf("%s: %w", redactURL(url), untrusted(cleanNetErr(err)))
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp, url); err != nil {
@@ -242,7 +242,7 @@ func (f *fetcher) get(ctx context.Context, url string, max int64) ([]byte, strin
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
+		return nil, "", fmt.Errorf("%s: %w", redactURL(url), untrusted(cleanNetErr(err)))
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp, url); err != nil {
@@ -267,7 +267,7 @@ func (f *fetcher) exists(ctx context.Context, url string) (bool, error) {
 	req.Header.Set("Range", "bytes=0-1023")
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
+		return false, fmt.Errorf("%s: %w", redactURL(url), untrusted(cleanNetErr(err)))
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp, url); err != nil {

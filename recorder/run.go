@@ -202,6 +202,9 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		if errors.Is(err, ErrExpired) {
 			return fail(StatePaused, fmt.Errorf("paused: %w", err))
 		}
+		if errors.Is(err, ErrUntrusted) {
+			return fail(StateFailed, err)
+		}
 		return fail(StateInterrupted, err)
 	}
 	if len(failed) > 0 {

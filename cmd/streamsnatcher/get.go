@@ -86,6 +86,7 @@ func addRunFlags(f *pflag.FlagSet) {
 	f.Bool("keep-segments", false, "keep the segment files after a verified merge")
 	f.String("variant", "", "master playlists: which variant (index, 1280x720, 720p or bandwidth)")
 	f.String("ffmpeg", "", "path of ffmpeg (default: from PATH)")
+	addTrustFlags(f)
 }
 
 // session builds a new session from what the person typed.
