@@ -3,11 +3,11 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/http"
 	"net/url"
 	"os/exec"
-	"slices"
 	"testing"
 	"time"
 
@@ -44,17 +44,31 @@ type rigOptions struct {
 	concurrency int                                    // backfill connections
 	observer    func(*recorder.Capture) proxy.Observer // wraps the capture; nil uses it as is
 	handler     func(*rig) http.Handler                // the proxy's own pages; nil: none
+	merge       recorder.MergeOptions
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
 	t.Helper()
 	o.origin.TLS = true
-	r := &rig{origin: testorigin.Start(t, o.origin), outDir: t.TempDir()}
+	r := &rig{origin: testorigin.Start(t, o.origin)}
 	originAddr := must(url.Parse(r.origin.Root)).Host
-	names := append([]string{site}, o.hosts...)
+	route := map[string]string{site: originAddr}
+	for _, h := range o.hosts {
+		route[h] = originAddr
+	}
+	r.start(t, route, r.origin.CertPool(), o)
+	return r
+}
+
+// start runs the CA, store, Capture and proxy of a rig whose made-up host
+// names reach the loopback addresses in route (host → host:port), upstream TLS
+// verified against pool, for the proxy and the backfill alike.
+func (r *rig) start(t *testing.T, route map[string]string, pool *x509.CertPool, o rigOptions) {
+	t.Helper()
+	r.outDir = t.TempDir()
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if host, _, _ := net.SplitHostPort(addr); slices.Contains(names, host) {
-			addr = originAddr
+		if host, _, _ := net.SplitHostPort(addr); route[host] != "" {
+			addr = route[host]
 		}
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
@@ -67,9 +81,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	client := recorder.NewClient(&http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: r.origin.CertPool()}}, o.concurrency)
+	client := recorder.NewClient(&http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: pool}}, o.concurrency)
 	r.capt = recorder.NewCapture(ctx, r.store, recorder.CaptureOptions{OutDir: r.outDir,
-		Run: recorder.Options{Client: client, Concurrency: o.concurrency, Backoff: 10 * time.Millisecond}})
+		Run: recorder.Options{Client: client, Concurrency: o.concurrency, Backoff: 10 * time.Millisecond}, Merge: o.merge})
 	var observer proxy.Observer = r.capt
 	if o.observer != nil {
 		observer = o.observer(r.capt)
@@ -78,7 +92,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.handler != nil {
 		handler = o.handler(r)
 	}
-	if r.px, err = proxy.New(proxy.Options{Listen: "127.0.0.1:0", CA: r.ca, UpstreamCAs: r.origin.CertPool(),
+	if r.px, err = proxy.New(proxy.Options{Listen: "127.0.0.1:0", CA: r.ca, UpstreamCAs: pool,
 		Observer: observer, DialContext: dial, Handler: handler}); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +108,6 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		<-served
 		r.capt.Wait()
 	})
-	return r
 }
 
 func chromium(t *testing.T) string {

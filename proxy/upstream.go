@@ -20,15 +20,7 @@ func (p *Proxy) newTransport() *http.Transport {
 		d := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
 		dial = d.DialContext
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	switch {
-	case p.opts.InsecureUpstream:
-		tlsCfg.InsecureSkipVerify = true
-	case p.opts.UpstreamCAs != nil:
-		// Verify against the system roots, then against the extra roots: a CertPool cannot be merged.
-		tlsCfg.InsecureSkipVerify = true
-		tlsCfg.VerifyConnection = verifySystemOr(p.opts.UpstreamCAs)
-	}
+	tlsCfg := UpstreamTLS(p.opts.UpstreamCAs, p.opts.InsecureUpstream)
 	return &http.Transport{
 		Proxy:                 nil, // never chain to another proxy (HTTP_PROXY could point back at us)
 		DialContext:           dial,
@@ -44,6 +36,23 @@ func (p *Proxy) newTransport() *http.Transport {
 		WriteBufferSize:       64 << 10,
 		ReadBufferSize:        64 << 10,
 	}
+}
+
+// UpstreamTLS is the TLS client configuration for upstream connections:
+// certificates verified against the system roots and then extra (nil: the
+// system roots only), or not verified at all when insecure. The proxy uses it,
+// and so does every other fetch, so that one trust setting covers them all.
+func UpstreamTLS(extra *x509.CertPool, insecure bool) *tls.Config {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	switch {
+	case insecure:
+		cfg.InsecureSkipVerify = true
+	case extra != nil:
+		// Verify against the system roots, then against the extra roots: a CertPool cannot be merged.
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = verifySystemOr(extra)
+	}
+	return cfg
 }
 
 // verifySystemOr verifies the peer chain for the SNI name against the system roots, falling back to extra.

@@ -202,7 +202,7 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 		mu      sync.Mutex
 		failed  []*SegmentError
 		expired error // access refused: pause for new credentials
-		full    error // the disk is full: stop, nothing more can be written
+		full    error // the disk is full or the origin untrusted: stop, no other segment can succeed
 	)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -241,7 +241,8 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 				o.Progress.Done.Add(1)
 				return nil
 			}
-			if ctx.Err() != nil || errors.Is(err, ErrExpired) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrDecrypt) || diskFull(err) {
+			if ctx.Err() != nil || errors.Is(err, ErrExpired) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrDecrypt) ||
+				errors.Is(err, ErrUntrusted) || diskFull(err) {
 				return err
 			}
 			if a == tries {
@@ -270,7 +271,7 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 					case err == nil:
 						fd.mark(i, ready)
 					case runCtx.Err() != nil:
-					case diskFull(err):
+					case diskFull(err), errors.Is(err, ErrUntrusted):
 						mu.Lock()
 						if full == nil {
 							full = &SegmentError{Index: i, URL: s.URL(i), Err: err}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -41,7 +40,7 @@ type Capture struct {
 	mu       sync.Mutex
 	streams  []*live
 	byShape  map[string]*live
-	bySegURL map[string]segRef   // playlist streams: segment URL (no query) → recording, track and index
+	bySegURL *segIndex[segRef]   // playlist streams: segment URL → recording, track and index (init: -n)
 	byList   map[string]trackRef // media playlist URL (no query) → recording and track
 	byKey    map[string]trackRef // encrypted playlist streams: key URI → recording and track
 	// Master playlists seen: which media playlist is which variant or rendition.
@@ -115,7 +114,7 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Capture{store: store, outDir: o.OutDir, opts: o.Run, mopts: o.Merge, log: log, ctx: ctx,
-		byShape: map[string]*live{}, bySegURL: map[string]segRef{}, byList: map[string]trackRef{},
+		byShape: map[string]*live{}, bySegURL: newSegIndex[segRef](), byList: map[string]trackRef{},
 		byKey: map[string]trackRef{}, mediaOf: map[string]*masterRef{}, byMaster: map[string]*live{},
 		early: map[string]*Track{}, inits: map[string]string{}}
 }
@@ -231,6 +230,9 @@ func (c *Capture) Observe(ex *proxy.Exchange) proxy.BodyTap {
 	}
 	k := classify(ex)
 	if k == kindOther {
+		if tap := c.onInit(ex); tap != nil {
+			return tap
+		}
 		return c.onKey(ex)
 	}
 	if ex.Status == http.StatusUnauthorized || ex.Status == http.StatusForbidden {
@@ -281,6 +283,7 @@ type fileTap struct {
 	want   int64
 	sniffd bool
 	bad    error
+	answer *answer // the origin's headers, kept beside the file
 	done   func(ok bool)
 }
 
@@ -321,6 +324,9 @@ func (t *fileTap) Write(p []byte) (int, error) {
 func (t *fileTap) Close(err error) {
 	cerr := t.f.Close()
 	ok := err == nil && t.bad == nil && cerr == nil && t.n > 0 && (t.want < 0 || t.n == t.want)
+	if ok && t.answer != nil {
+		ok = t.answer.save(t.path) == nil
+	}
 	if ok {
 		ok = os.Rename(t.f.Name(), t.path) == nil
 	}
@@ -367,6 +373,9 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 				tr.l.pendingSegments = map[string][]string{}
 			}
 			tr.l.pendingSegments[tr.t.ID] = urlsOf(p.Segments)
+			for i, sg := range p.Segments {
+				c.bySegURL.add(sg.URL, segRef{tr.l, tr.t, int64(i)})
+			}
 		}
 		c.refreshLocked(tr.l, h, "")
 		return
@@ -413,7 +422,6 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			rt := &Track{Track: plan.Track{ID: audioTrackID(r.Language), Kind: plan.Audio, Language: r.Language,
 				Name: r.Name, Default: true, Source: r.URI}}
 			l.s.AddTrack(rt)
-			c.byList[stripQuery(r.URI)] = trackRef{l, rt}
 			if et := c.early[stripQuery(r.URI)]; et != nil {
 				delete(c.early, stripQuery(r.URI))
 				c.fillRenditionLocked(l, et)
@@ -521,7 +529,12 @@ func (c *Capture) mapTrackLocked(l *live, t *Track) {
 	c.byList[stripQuery(t.Source)] = trackRef{l, t}
 	for i, sg := range t.Segments {
 		if sg.URL != "" && !sg.Gap {
-			c.bySegURL[stripQuery(sg.URL)] = segRef{l, t, int64(i)}
+			c.bySegURL.add(sg.URL, segRef{l, t, int64(i)})
+		}
+	}
+	for n, in := range t.Inits {
+		if in.Range == nil {
+			c.bySegURL.add(in.URL, segRef{l, t, initIndex(n + 1)})
 		}
 	}
 	for _, k := range t.Keys {
@@ -614,9 +627,9 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	h := keptHeaders(ex.Req.Header)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if ref, ok := c.bySegURL[stripQuery(u)]; ok {
+	if ref, ok := c.bySegURL.find(u); ok {
 		c.refreshLocked(ref.l, h, "")
-		return c.teeLocked(ref.l, ref.t, ref.i, ex.ContentLength)
+		return c.teeLocked(ref.l, ref.t, ref.i, ex)
 	}
 	shape := urltemplate.Shape(u)
 	l := c.byShape[shape]
@@ -674,7 +687,12 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			dst := filepath.Join(s.Dir(), fmt.Sprintf("observed-%d%s", len(l.observed), t.ext()))
 			l.observed[u] = dst
 			l.reason = "waiting for a second segment to learn the numbering"
-			return newFileTap(s, dst, ex.ContentLength, func(bool) {})
+			tap := newFileTap(s, dst, ex.ContentLength, func(bool) {})
+			if tap == nil {
+				return nil // not a typed nil in the interface
+			}
+			tap.answer = newAnswer(ex.Req.Header, ex.RespHeader)
+			return tap
 		}
 	}
 	i, ok := t.Template.Match(u)
@@ -685,21 +703,19 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		return nil
 	}
 	c.refreshLocked(l, h, "")
-	tap := c.teeLocked(l, t, i, ex.ContentLength)
+	tap := c.teeLocked(l, t, i, ex)
 	c.startLocked(l)
 	return tap
 }
 
-// onInit remembers an fMP4 init segment the browser fetched, so a stream
-// learned from its segments' URLs (no playlist seen) can be merged.
-func (c *Capture) onInit(ex *proxy.Exchange) proxy.BodyTap {
-	if ex.Status != http.StatusOK || media.Classify(ex.Req.URL.Path, ex.RespHeader.Get("Content-Type")) != media.KindInit {
+// rememberInitLocked remembers an fMP4 init segment the browser fetched, so
+// a stream learned from its segments' URLs (no playlist seen) can be merged.
+func (c *Capture) rememberInitLocked(ex *proxy.Exchange) proxy.BodyTap {
+	if media.Classify(ex.Req.URL.Path, ex.RespHeader.Get("Content-Type")) != media.KindInit {
 		return nil
 	}
 	u := ex.Req.URL.String()
-	c.mu.Lock()
 	c.inits[dirOf(u)] = u
-	c.mu.Unlock()
 	return nil
 }
 
@@ -722,9 +738,10 @@ func (c *Capture) adoptObservedLocked(l *live) {
 	t := l.s.Main()
 	for u, p := range l.observed {
 		if i, ok := t.Template.Match(u); ok && !t.Have(i) {
-			os.Rename(p, t.SegmentPath(i))
+			moveSegment(p, t.SegmentPath(i))
 		}
 		os.Remove(p)
+		os.Remove(answerPath(p))
 	}
 	l.observed = map[string]string{}
 }
@@ -756,10 +773,14 @@ func (c *Capture) land(l *live, k flightKey, f *flight) {
 // teeLocked saves the browser's copy of segment i, unless it is already on
 // disk or the backfill is fetching it. Encrypted streams are not tee'd: the
 // backfill fetches and decrypts every segment itself.
-func (c *Capture) teeLocked(l *live, t *Track, i int64, want int64) proxy.BodyTap {
-	sg := t.Segment(i)
-	if sg.Key != 0 || sg.Range != nil || t.Have(i) {
-		return nil // encrypted (kept decrypted) or a byte range of a bigger file: the backfill fetches it
+func (c *Capture) teeLocked(l *live, t *Track, i int64, ex *proxy.Exchange) proxy.BodyTap {
+	if i >= 0 {
+		if sg := t.Segment(i); sg.Key != 0 || sg.Range != nil {
+			return nil // encrypted (kept decrypted) or a byte range of a bigger file: the backfill fetches it
+		}
+	}
+	if t.haveFile(i) {
+		return nil
 	}
 	k := flightKey{t.ID, i}
 	f := l.inflight[k]
@@ -771,11 +792,12 @@ func (c *Capture) teeLocked(l *live, t *Track, i int64, want int64) proxy.BodyTa
 		return nil
 	}
 	f.teed = true
-	tap := newFileTap(l.s, t.SegmentPath(i), want, func(bool) { c.land(l, k, f) })
+	tap := newFileTap(l.s, t.file(i), ex.ContentLength, func(bool) { c.land(l, k, f) })
 	if tap == nil {
 		l.landLocked(k, f)
 		return nil
 	}
+	tap.answer = newAnswer(ex.Req.Header, ex.RespHeader)
 	return tap
 }
 
@@ -950,7 +972,7 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 	var l *live
 	var t *Track
 	var i int64
-	if ref, ok := c.bySegURL[stripQuery(u)]; ok {
+	if ref, ok := c.bySegURL.find(u); ok {
 		l, t, i = ref.l, ref.t, ref.i
 	} else if sl := c.byShape[urltemplate.Shape(u)]; sl != nil && !sl.s.Main().Template.Tentative {
 		if idx, ok := sl.s.Main().Template.Match(u); ok {
@@ -961,14 +983,14 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 		c.mu.Unlock()
 		return nil
 	}
-	if sg := t.Segment(i); sg.Key != 0 || sg.Range != nil {
+	if sg := t.Segment(i); i >= 0 && (sg.Key != 0 || sg.Range != nil) {
 		c.mu.Unlock()
 		return nil // kept decrypted, or a range of a bigger file: the origin answers
 	}
-	path := t.SegmentPath(i)
+	path := t.file(i)
 	k := flightKey{t.ID, i}
 	f := l.inflight[k]
-	if f == nil && !t.Have(i) {
+	if f == nil && !t.haveFile(i) {
 		if !whole {
 			c.mu.Unlock()
 			return nil // a part of it: forwarded, not tee'd
@@ -991,40 +1013,7 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 			return nil
 		}
 	}
-	file, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	fi, err := file.Stat()
-	if err != nil || fi.Size() == 0 {
-		file.Close()
-		return nil
-	}
-	size := fi.Size()
-	if last < 0 || last >= size {
-		last = size - 1
-	}
-	if first > last {
-		file.Close()
-		return nil // unsatisfiable here: let the origin say so
-	}
-	resp := &http.Response{
-		StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": {mimeFor(path)}}, Body: file, ContentLength: size, Request: req,
-	}
-	if rng != "" {
-		// Players ask for "bytes=0-", and after a pause for the rest from an offset.
-		resp.StatusCode = http.StatusPartialContent
-		resp.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, size))
-		resp.ContentLength = last - first + 1
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.NewSectionReader(file, first, resp.ContentLength), file}
-	}
-	resp.Status = fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-	resp.Header.Set("Content-Length", fmt.Sprint(resp.ContentLength))
-	return resp
+	return serveFile(req, path, first, last)
 }
 
 // parseRange reads a single "bytes=first-" or "bytes=first-last" range; last
@@ -1121,11 +1110,7 @@ func (c *Capture) Act(id, action string) error {
 				delete(c.byMaster, k)
 			}
 		}
-		for k, v := range c.bySegURL {
-			if v.l == l {
-				delete(c.bySegURL, k)
-			}
-		}
+		c.bySegURL.drop(func(v segRef) bool { return v.l == l })
 		for k, v := range c.byKey {
 			if v.l == l {
 				delete(c.byKey, k)

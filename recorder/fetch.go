@@ -127,7 +127,7 @@ func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRang
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
+		return 0, fmt.Errorf("%s: %w", redactURL(url), untrusted(cleanNetErr(err)))
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp, url); err != nil {
@@ -237,6 +237,11 @@ func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRang
 	if err := out.Close(); err != nil {
 		return 0, diskError(err)
 	}
+	// The origin's headers go beside the bytes, so that an answer from disk
+	// looks like the origin's (see answer).
+	if err := newAnswer(req.Header, resp.Header).save(path); err != nil {
+		return 0, diskError(err)
+	}
 	if err := os.Rename(partial, path); err != nil {
 		return 0, fmt.Errorf("segment file: %w", err)
 	}
@@ -252,7 +257,7 @@ func (f *fetcher) get(ctx context.Context, url string, max int64) ([]byte, strin
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
+		return nil, "", fmt.Errorf("%s: %w", redactURL(url), untrusted(cleanNetErr(err)))
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp, url); err != nil {
@@ -277,7 +282,7 @@ func (f *fetcher) exists(ctx context.Context, url string) (bool, error) {
 	req.Header.Set("Range", "bytes=0-1023")
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
+		return false, fmt.Errorf("%s: %w", redactURL(url), untrusted(cleanNetErr(err)))
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp, url); err != nil {

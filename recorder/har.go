@@ -347,7 +347,7 @@ func SessionsFromHAR(h *HAR) (*HARImport, error) {
 		si int
 		i  int64
 	}
-	bySeg := map[string]ref{} // segment URL without query → session and index
+	bySeg := newSegIndex[ref]() // segment URL → session and index
 	haveMaster := false
 	for _, key := range listOrder {
 		l := lists[key]
@@ -368,7 +368,7 @@ func SessionsFromHAR(h *HAR) (*HARImport, error) {
 		s.AddTrack(NewListTrack(p))
 		imp.Sessions = append(imp.Sessions, s)
 		for i, sg := range p.Segments {
-			bySeg[stripQuery(sg.URL)] = ref{len(imp.Sessions) - 1, int64(i)}
+			bySeg.add(sg.URL, ref{len(imp.Sessions) - 1, int64(i)})
 		}
 	}
 	addBody := func(si int, idx int64, sg harSeg) {
@@ -392,7 +392,7 @@ func SessionsFromHAR(h *HAR) (*HARImport, error) {
 	groups := map[string]*group{}
 	var shapes []string
 	for _, sg := range segs {
-		if r, ok := bySeg[stripQuery(sg.url)]; ok {
+		if r, ok := bySeg.find(sg.url); ok {
 			s := imp.Sessions[r.si]
 			s.Headers = mergeHeaders(s.Headers, sg.headers)
 			addBody(r.si, r.i, sg)

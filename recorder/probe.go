@@ -35,7 +35,7 @@ func (p *prober) has(ctx context.Context, i int64) (bool, error) {
 	var err error
 	for try := 0; try < 3; try++ { // a passing 5xx or reset should not end the video
 		ok, err = p.f.exists(ctx, p.s.URL(i))
-		if err == nil || errors.Is(err, ErrExpired) || ctx.Err() != nil {
+		if err == nil || errors.Is(err, ErrExpired) || errors.Is(err, ErrUntrusted) || ctx.Err() != nil {
 			break
 		}
 	}

@@ -205,6 +205,8 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		switch {
 		case errors.Is(err, ErrExpired):
 			return fail(StatePaused, fmt.Errorf("paused: %w", err))
+		case errors.Is(err, ErrUntrusted):
+			return fail(StateFailed, err)
 		case errors.Is(err, context.Canceled) || diskFull(err):
 			return fail(StateInterrupted, err)
 		}

@@ -106,12 +106,8 @@ func (r *trackRun) run(ctx context.Context) {
 		return
 	}
 	r.f.blocks = blocks
-	for k, in := range t.Inits {
-		path := t.InitPath(k + 1)
-		if fileExists(path) {
-			continue
-		}
-		if _, err := r.f.fetchRange(ctx, in.URL, in.Range, path, false, nil); err != nil {
+	for n := range t.Inits {
+		if err := fetchInit(ctx, t, n+1, r.f, &r.o); err != nil {
 			r.err = fmt.Errorf("%s track: init segment: %w", t.ID, err)
 			return
 		}

@@ -91,6 +91,7 @@ func addRunFlags(f *pflag.FlagSet) {
 	f.String("audio-lang", "", "master playlists: the audio language to record (default: the playlist's DEFAULT rendition)")
 	f.String("audio", "", "master playlists: 'all' records every audio language as a separate track")
 	f.String("ffmpeg", "", "path of ffmpeg (default: from PATH)")
+	addTrustFlags(f)
 }
 
 // session builds a new session from what the person typed.

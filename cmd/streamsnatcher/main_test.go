@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,6 +37,21 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Defer(o.Close)
+			// The same over HTTPS with its own certificate: $TLSCA is its PEM.
+			tlsOrigin, err := testorigin.New(testorigin.Options{
+				Dir: media.Dir, Prefix: "/v/abc/720p/", TLS: true,
+				RequireReferer: "https://video.example/watch", RequireCookie: "sess=ok",
+			})
+			if err != nil {
+				return err
+			}
+			env.Defer(tlsOrigin.Close)
+			certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsOrigin.Certificate().Raw})
+			if err := os.WriteFile(filepath.Join(env.WorkDir, "cert.pem"), certPEM, 0o644); err != nil {
+				return err
+			}
+			env.Setenv("TLSORIGIN", tlsOrigin.URL)
+			env.Setenv("TLSCA", filepath.Join(env.WorkDir, "cert.pem"))
 			env.Setenv("ORIGIN", o.URL)
 			env.Setenv("ROOT", o.Root)
 			env.Setenv("REFERER", "https://video.example/watch")

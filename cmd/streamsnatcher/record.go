@@ -69,8 +69,13 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 	if ffmpeg != "" {
 		ffmpeg, _ = filepath.Abs(ffmpeg)
 	}
+	pool, insecure, err := a.upstreamTrust(f)
+	if err != nil {
+		return err
+	}
 	prog := recorder.NewProgress()
-	opts := recorder.Options{Concurrency: conc, Attempts: tries, Logger: a.log, Progress: prog}
+	opts := recorder.Options{Concurrency: conc, Attempts: tries, Logger: a.log, Progress: prog,
+		Client: fetchClient(pool, insecure, max(conc, 1))}
 	mopts := recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, Audio: audio, FFmpeg: ffmpeg}
 
 	stopRender := a.renderProgress(prog)
@@ -80,7 +85,7 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 		fmt.Fprintf(a.stderr, "streamsnatcher: %s\n", res.Retries)
 	}
 	if err != nil {
-		return &sessionError{id: s.ID, err: err}
+		return &sessionError{id: s.ID, err: untrustedHint(err)}
 	}
 	a.warnHoles(res.Holes)
 	if res.Concat {

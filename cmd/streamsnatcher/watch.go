@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -34,8 +33,6 @@ for that browser only: nothing on the system changes. Ctrl-C leaves every sessio
 	f := cmd.Flags()
 	f.String("listen", proxy.DefaultListen, "proxy address")
 	f.Bool("allow-remote", false, "accept clients from other machines (anyone who can reach it can use your proxy)")
-	f.String("upstream-ca", "", "PEM file of an extra root CA trusted for upstream TLS (company proxies, tests)")
-	f.Bool("insecure-upstream", false, "do not verify upstream certificates (DANGEROUS)")
 	f.Bool("browser", false, "launch an isolated Chromium that uses the proxy")
 	f.String("chromium", "", "Chromium binary for --browser (default: chromium, chromium-browser or google-chrome from PATH)")
 	f.String("out-dir", ".", "where finished videos are written")
@@ -64,27 +61,17 @@ func (a *app) runWatch(cmd *cobra.Command, args []string) error {
 	conc, _ := f.GetInt("concurrency")
 	allowGaps, _ := f.GetBool("allow-gaps")
 	keep, _ := f.GetBool("keep-segments")
+	// One trust setting for the proxy and the backfill alike.
+	pool, insecure, err := a.upstreamTrust(f)
+	if err != nil {
+		return err
+	}
 	capt := recorder.NewCapture(ctx, st, recorder.CaptureOptions{OutDir: outDir,
-		Run:   recorder.Options{Concurrency: conc, Logger: a.log},
+		Run:   recorder.Options{Concurrency: conc, Logger: a.log, Client: fetchClient(pool, insecure, conc)},
 		Merge: recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep}})
 
 	listen, _ := f.GetString("listen")
 	remote, _ := f.GetBool("allow-remote")
-	insecure, _ := f.GetBool("insecure-upstream")
-	var pool *x509.CertPool
-	if p, _ := f.GetString("upstream-ca"); p != "" {
-		pem, err := os.ReadFile(p)
-		if err != nil {
-			return hinted(fmt.Errorf("--upstream-ca: %w", err), "give a PEM file holding a CA certificate")
-		}
-		pool = x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return hinted(fmt.Errorf("--upstream-ca %s: no PEM certificate in it", p), "give a PEM file holding a CA certificate")
-		}
-	}
-	if insecure {
-		fmt.Fprintln(a.stderr, "streamsnatcher: WARNING: --insecure-upstream: upstream certificates are NOT verified; anyone on the network path can read and change this traffic")
-	}
 	px, err := proxy.New(proxy.Options{Listen: listen, AllowRemote: remote, CA: ca, UpstreamCAs: pool,
 		InsecureUpstream: insecure, Observer: capt, Logger: a.log, Handler: a.dashboard(capt, ca)})
 	if err != nil {

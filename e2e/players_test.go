@@ -1,0 +1,377 @@
+package e2e
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
+	"github.com/streamsnatcher/streamsnatcher/recorder"
+)
+
+// The player tests' two origins, as the browser sees them: the page, and the
+// CDN that serves the stream to it across origins. httptest's certificate
+// covers both names.
+const (
+	pageHost = "www.example.com"
+	cdnHost  = "cdn.example.com"
+	pageURL  = "https://" + pageHost
+)
+
+// playersDir holds the pinned player libraries (script/deps players installs them).
+var playersDir = filepath.Join("players", "node_modules")
+
+func needPlayers(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(playersDir); err != nil {
+		t.Fatal("the player libraries are needed for these tests: ./script/deps players (npm ci in e2e/players; ./script/test does it)")
+	}
+}
+
+// pages are the test pages, one per player. Each plays {{.Src}} muted, pushes
+// every error the player reports to window.playerErrors, and defines
+// window.playhead() for the video's currentTime. Requests to the CDN carry
+// credentials, as on sites that set cookies on their CDN. hls.js's
+// "bufferSeekOverHole" is not an error: it is the notice that playback jumped
+// the 0.02 s before the first frame of ffmpeg's MPEG-TS; hls.js reports it now
+// and then on the same page loaded directly, without the proxy.
+var pages = template.Must(template.New("").Parse(`
+{{define "head"}}<!doctype html><html><head><meta charset="utf-8"><title>{{.Title}}</title>
+<script>window.playerErrors = [];</script>{{end}}
+
+{{define "hlsjs"}}{{template "head" .}}
+<script src="/lib/hls.js/dist/hls.min.js"></script></head><body>
+<video id="v" muted autoplay playsinline></video>
+<script>
+const v = document.getElementById("v");
+window.playhead = () => v.currentTime;
+v.addEventListener("error", () => playerErrors.push("video element: " + (v.error && v.error.message)));
+const hls = new Hls({xhrSetup: xhr => { xhr.withCredentials = true; }});
+hls.on(Hls.Events.ERROR, (ev, d) => d.details !== "bufferSeekOverHole" && playerErrors.push("hls.js " + d.type + " " + d.details +
+  (d.response ? " HTTP " + d.response.code + " " + (d.response.text || "") : "") + (d.fatal ? " (fatal)" : "") +
+  (d.frag ? " " + d.frag.url : "")));
+hls.loadSource({{.Src}});
+hls.attachMedia(v);
+v.play().catch(e => playerErrors.push("play: " + e));
+</script></body></html>{{end}}
+
+{{define "videojs"}}{{template "head" .}}
+<link rel="stylesheet" href="/lib/video.js/dist/video-js.min.css">
+<script src="/lib/video.js/dist/video.min.js"></script></head><body>
+<video-js id="v" muted autoplay playsinline></video-js>
+<script>
+const p = videojs("v", {muted: true, autoplay: true, html5: {vhs: {overrideNative: true, withCredentials: true}}});
+window.playhead = () => p.currentTime();
+p.on("error", () => playerErrors.push("video.js: " + JSON.stringify(p.error())));
+p.src({src: {{.Src}}, type: "application/x-mpegURL", withCredentials: true});
+p.play().catch(e => playerErrors.push("play: " + e));
+</script></body></html>{{end}}
+`))
+
+// pageOrigin serves the test pages at /<player>?src=URL and the player
+// libraries' files under /lib/.
+func pageOrigin(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/lib/", http.StripPrefix("/lib/", http.FileServer(http.Dir(playersDir))))
+	mux.HandleFunc("/{player}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("player")
+		if pages.Lookup(name) == nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := pages.ExecuteTemplate(w, name, map[string]string{"Title": "Player test: " + name, "Src": r.URL.Query().Get("src")}); err != nil {
+			t.Errorf("page %s: %v", name, err)
+		}
+	})
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// cdn serves a directory of ffmpeg-made HLS under /v/ to the page's origin
+// only, as CDNs that guard their streams do: CORS with credentials, and 403
+// for a request that carries neither the page's Origin nor its Referer. It
+// counts the GET requests per path and query.
+type cdn struct {
+	srv *httptest.Server
+	dir string
+
+	mu   sync.Mutex
+	gets map[string]int // request URI → GETs
+	log  []string       // refusals, for the failure message
+}
+
+func newCDN(t *testing.T, dir string) *cdn {
+	c := &cdn{dir: dir, gets: map[string]int{}}
+	files := http.StripPrefix("/v/", http.FileServer(http.Dir(dir)))
+	c.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin, referer := r.Header.Get("Origin"), r.Header.Get("Referer")
+		fromPage := origin == pageURL || origin == "" && strings.HasPrefix(referer, pageURL+"/")
+		if !fromPage {
+			c.mu.Lock()
+			c.log = append(c.log, fmt.Sprintf("403 %s %s (Origin %q, Referer %q)", r.Method, r.URL.RequestURI(), origin, referer))
+			c.mu.Unlock()
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Access-Control-Allow-Origin", pageURL)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		w.Header().Set("Vary", "Origin")
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, HEAD")
+			w.Header().Set("Access-Control-Allow-Headers", r.Header.Get("Access-Control-Request-Headers"))
+			w.Header().Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Access-Control-Expose-Headers", "Content-Length, Content-Range")
+		w.Header().Set("Cache-Control", "max-age=3600")
+		switch path.Ext(r.URL.Path) {
+		case ".m3u8":
+			w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
+		case ".ts":
+			w.Header().Set("Content-Type", "video/mp2t")
+		case ".m4s", ".mp4":
+			w.Header().Set("Content-Type", "video/mp4")
+		}
+		if r.Method == http.MethodGet {
+			c.mu.Lock()
+			c.gets[r.URL.RequestURI()]++
+			c.mu.Unlock()
+		}
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+// checkOnce fails t unless every file in names (paths under /v/) was fetched
+// exactly once, by the browser or the backfill.
+func (c *cdn) checkOnce(t *testing.T, names []string) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range names {
+		if got := c.gets["/v/"+n]; got != 1 {
+			t.Errorf("the CDN served /v/%s %d times, want exactly once", n, got)
+		}
+	}
+	for _, l := range c.log {
+		t.Logf("cdn: %s", l)
+	}
+}
+
+// playerRig is a rig whose browser loads a page from one origin that plays a
+// stream from a CDN on another.
+type playerRig struct {
+	*rig
+	cdn *cdn
+}
+
+func newPlayerRig(t *testing.T, dir string) *playerRig {
+	t.Helper()
+	needPlayers(t)
+	page := pageOrigin(t)
+	c := newCDN(t, dir)
+	pool := x509.NewCertPool()
+	pool.AddCert(page.Certificate())
+	pool.AddCert(c.srv.Certificate())
+	r := &rig{}
+	r.start(t, map[string]string{
+		pageHost: must(url.Parse(page.URL)).Host,
+		cdnHost:  must(url.Parse(c.srv.URL)).Host,
+	}, pool, rigOptions{concurrency: 4,
+		// The merge deletes the segments it used, and a player that asks for
+		// one later (hls.js on a loaded machine) goes to the CDN again. Until
+		// segments stay servable while the page plays (issue 13), keep them.
+		merge: recorder.MergeOptions{KeepSegments: true}})
+	return &playerRig{rig: r, cdn: c}
+}
+
+// play opens the player's page on src and waits until the playhead passes
+// minSeconds, failing at the first error the player reports.
+func (pr *playerRig) play(t *testing.T, bctx context.Context, player, src string, minSeconds float64) time.Duration {
+	t.Helper()
+	start := time.Now()
+	u := pageURL + "/" + player + "?src=" + url.QueryEscape(src)
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(u)); err != nil {
+		t.Fatalf("navigate %s: %v", u, err)
+	}
+	for {
+		st, err := chromedp.Run(bctx, chromedp.Evaluate[pageState](
+			`({at: window.playhead ? window.playhead() : 0, errs: window.playerErrors || []})`))
+		at, errs := st.At, st.Errs
+		if err != nil {
+			t.Fatalf("%s: playhead at %.1fs: %v", player, at, err)
+		}
+		if len(errs) > 0 {
+			t.Fatalf("%s reported errors (playhead at %.1fs):\n  %s", player, at, strings.Join(errs, "\n  "))
+		}
+		if at > minSeconds {
+			return time.Since(start)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// playerErrors returns what the page's player has reported so far.
+func playerErrors(t *testing.T, bctx context.Context) []string {
+	t.Helper()
+	errs, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`window.playerErrors || []`))
+	if err != nil {
+		t.Fatalf("read the player's errors: %v", err)
+	}
+	return errs
+}
+
+// pageState is what play polls from the page.
+type pageState struct {
+	At   float64  `json:"at"`
+	Errs []string `json:"errs"`
+}
+
+func TestPlayers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		player string
+		spec   testmedia.Spec
+	}{
+		{"hls.js TS", "hlsjs", testmedia.Small},
+		{"hls.js fMP4", "hlsjs", testmedia.SmallFMP4},
+		{"video.js TS", "videojs", testmedia.Small},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			media := testmedia.ForTest(t, tc.spec)
+			pr := newPlayerRig(t, media.Dir)
+			bctx, closeBrowser := pr.browser(t, "<-loopback>;*.google.com;*.googleapis.com;*.gstatic.com")
+			playedAfter := pr.play(t, bctx, tc.player, "https://"+cdnHost+"/v/index.m3u8", 2)
+
+			s := waitSession(t, pr.store, "", time.Minute)
+			if errs := playerErrors(t, bctx); len(errs) > 0 {
+				t.Errorf("%s reported errors:\n  %s", tc.player, strings.Join(errs, "\n  "))
+			}
+			closeBrowser()
+			doneAfter := time.Since(start)
+			checkRecording(t, pr.store, s, media.VideoPackets, media.AudioPackets)
+			pr.cdn.checkOnce(t, mediaFiles(media))
+			t.Logf("%s: played 2 s after %.1fs; recording done %.1fs after the start", tc.name, playedAfter.Seconds(), doneAfter.Seconds())
+		})
+	}
+}
+
+// checkRecording fails t unless s is the only session, done, and its output
+// holds the source's packets.
+func checkRecording(t *testing.T, st *recorder.Store, s *recorder.Session, video, audio int) {
+	t.Helper()
+	if list, _ := st.List(); len(list) != 1 {
+		for _, x := range list {
+			t.Logf("session %s: %s %s %s", x.ID, x.State, x.Input, x.Error)
+		}
+		t.Fatalf("%d recordings, want one", len(list))
+	}
+	if s.State != recorder.StateDone {
+		t.Fatalf("session %s: state %q (%s), want done", s.ID, s.State, s.Error)
+	}
+	v, a, err := testmedia.CountPackets(context.Background(), s.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != video || a != audio {
+		t.Errorf("%s: packets video %d audio %d, want %d %d", s.Output, v, a, video, audio)
+	}
+}
+
+// mediaFiles names the segment files (and init segment) of media, relative to its directory.
+func mediaFiles(m *testmedia.Media) []string {
+	var out []string
+	if m.Init != "" {
+		out = append(out, filepath.Base(m.Init))
+	}
+	for _, s := range m.Segments {
+		out = append(out, filepath.Base(s))
+	}
+	return slices.Clip(out)
+}
+
+// splitRendition remuxes media (TS) with ffmpeg's hls muxer into a master
+// playlist whose audio is a separate rendition: video/ and audio/ media
+// playlists of 1 s segments. It returns the directory and the segment files
+// relative to it.
+func splitRendition(t *testing.T, media *testmedia.Media) (string, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	// The audio is fMP4: an audio-only MPEG-TS rendition made this way makes
+	// hls.js report bufferAppendNoProgress, with or without the proxy.
+	for _, r := range []struct{ name, stream, ext string }{{"video", "0:v", "ts"}, {"audio", "0:a", "m4s"}} {
+		if err := os.Mkdir(filepath.Join(dir, r.name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+			"-i", media.Playlist, "-map", r.stream, "-c", "copy",
+			"-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod"}
+		if r.ext == "m4s" {
+			args = append(args, "-bsf:a", "aac_adtstoasc", "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4")
+		}
+		args = append(args, "-hls_segment_filename", filepath.Join(dir, r.name, "s_%05d."+r.ext),
+			filepath.Join(dir, r.name, "index.m3u8"))
+		out, err := exec.Command("ffmpeg", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ffmpeg %s rendition: %v: %s", r.name, err, out)
+		}
+	}
+	master := `#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="English",LANGUAGE="en",DEFAULT=YES,AUTOSELECT=YES,URI="audio/index.m3u8"
+#EXT-X-STREAM-INF:BANDWIDTH=600000,RESOLUTION=320x180,AUDIO="aud"
+video/index.m3u8
+`
+	if err := os.WriteFile(filepath.Join(dir, "master.m3u8"), []byte(master), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, r := range []string{"video", "audio"} {
+		names, _ := filepath.Glob(filepath.Join(dir, r, "*.*"))
+		for _, n := range names {
+			if filepath.Ext(n) != ".m3u8" {
+				files = append(files, r+"/"+filepath.Base(n))
+			}
+		}
+	}
+	return dir, files
+}
+
+// hls.js playing a master playlist whose audio is a separate rendition: one
+// recording with both, each file from the CDN once.
+func TestPlayerSeparateAudio(t *testing.T) {
+	start := time.Now()
+	media := testmedia.ForTest(t, testmedia.Small)
+	dir, files := splitRendition(t, media)
+	pr := newPlayerRig(t, dir)
+	bctx, closeBrowser := pr.browser(t, "<-loopback>;*.google.com;*.googleapis.com;*.gstatic.com")
+	playedAfter := pr.play(t, bctx, "hlsjs", "https://"+cdnHost+"/v/master.m3u8", 2)
+	s := waitSession(t, pr.store, "", time.Minute)
+	if errs := playerErrors(t, bctx); len(errs) > 0 {
+		t.Errorf("hls.js reported errors:\n  %s", strings.Join(errs, "\n  "))
+	}
+	closeBrowser()
+	pr.cdn.checkOnce(t, files)
+	checkRecording(t, pr.store, s, media.VideoPackets, media.AudioPackets)
+	t.Logf("played 2 s after %.1fs; recording done %.1fs after the start", playedAfter.Seconds(), time.Since(start).Seconds())
+}

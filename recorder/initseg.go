@@ -1,0 +1,65 @@
+package recorder
+
+import (
+	"context"
+	"net/http"
+	"os"
+
+	"github.com/streamsnatcher/streamsnatcher/proxy"
+)
+
+// Init sections are known by negative indices wherever segments are known by
+// index (the capture's claims and answers from disk): init n (1-based, as
+// segments name them) is index -n. Segment indices are never negative.
+func initIndex(n int) int64 { return -int64(n) }
+
+// file is where segment i (or init section -i) of t is kept once complete.
+func (t *Track) file(i int64) string {
+	if i < 0 {
+		return t.InitPath(int(-i))
+	}
+	return t.SegmentPath(i)
+}
+
+// haveFile reports whether segment i (or init section -i) is complete on disk.
+func (t *Track) haveFile(i int64) bool {
+	if i >= 0 {
+		return t.Have(i)
+	}
+	fi, err := os.Stat(t.file(i))
+	return err == nil && fi.Mode().IsRegular() && fi.Size() > 0
+}
+
+// fetchInit fetches init section n of t unless it is there, after the claim
+// (o.Claim) that lets a copy the browser is fetching land instead.
+func fetchInit(ctx context.Context, t *Track, n int, f *fetcher, o *Options) error {
+	if o.Claim != nil {
+		_, release := o.Claim(ctx, t.ID, initIndex(n))
+		if release != nil {
+			defer release()
+		}
+	}
+	path := t.InitPath(n)
+	if fileExists(path) {
+		return nil
+	}
+	in := t.Inits[n-1]
+	_, err := f.fetchRange(ctx, in.URL, in.Range, path, false, nil)
+	return err
+}
+
+// onInit tees the browser's copy of a listed track's init section, or
+// remembers an init segment seen next to segments whose numbering is learned.
+func (c *Capture) onInit(ex *proxy.Exchange) proxy.BodyTap {
+	if ex.Status != http.StatusOK {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ref, ok := c.bySegURL.find(ex.Req.URL.String())
+	if !ok || ref.i >= 0 {
+		return c.rememberInitLocked(ex)
+	}
+	c.refreshLocked(ref.l, keptHeaders(ex.Req.Header), "")
+	return c.teeLocked(ref.l, ref.t, ref.i, ex)
+}
