@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/streamsnatcher/streamsnatcher/internal/redact"
 )
 
 // Exchange describes one request the proxy forwarded and the response headers it got back.
@@ -88,7 +90,7 @@ func (b *tapBody) Read(p []byte) (int, error) {
 		if werr != nil {
 			b.closed = true
 			b.onFail()
-			b.log.Warn("body tap failed; the client's stream continues untapped", "url", b.url, "err", werr)
+			b.log.Warn("body tap failed; the client's stream continues untapped", "url", b.url, "err", redact.Text(werr.Error()))
 			b.tap.Close(fmt.Errorf("%s: %w: %w", b.url, ErrTapWrite, werr))
 			return n, err
 		}

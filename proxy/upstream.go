@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/elazarl/goproxy"
+
+	"github.com/streamsnatcher/streamsnatcher/internal/redact"
 )
 
 func (p *Proxy) newTransport() *http.Transport {
@@ -108,7 +110,7 @@ func (p *Proxy) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 		def = "443"
 	}
 	if p.isSelf(req.URL.Host, def) {
-		p.log.Warn("refused a request to the proxy itself", "url", req.URL.String())
+		p.log.Warn("refused a request to the proxy itself", "url", redact.URL(req.URL.String()))
 		return req, textResponse(req, http.StatusLoopDetected,
 			fmt.Sprintf("streamsnatcher: refusing to forward %s: %s is this proxy (request loop)\n", req.URL, req.URL.Host))
 	}
@@ -139,7 +141,7 @@ func (p *Proxy) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 	if err != nil {
 		p.upstreamErrors.Add(1)
 		cause := classify(err)
-		p.log.Warn("upstream request failed", "url", req.URL.String(), "cause", cause, "err", err)
+		p.log.Warn("upstream request failed", "url", redact.URL(req.URL.String()), "cause", cause, "err", redact.Text(err.Error()))
 		return req, textResponse(req, http.StatusBadGateway,
 			fmt.Sprintf("streamsnatcher: %s: %s: %v\n", req.URL.Host, cause, err))
 	}
@@ -165,7 +167,7 @@ func (p *Proxy) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 			resp.Body = &tapBody{
 				rc:     resp.Body,
 				tap:    tap,
-				url:    req.URL.String(),
+				url:    redact.URL(req.URL.String()),
 				log:    p.log,
 				onFail: func() { p.tapErrors.Add(1) },
 			}
