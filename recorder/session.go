@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamsnatcher/streamsnatcher/playlist"
 	"github.com/streamsnatcher/streamsnatcher/urltemplate"
 )
 
@@ -183,6 +184,9 @@ func (s *Session) MissingNow() []int64 {
 func (s *Session) Save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.check(); err != nil { // what is written must read back (DecodeSession)
+		return fmt.Errorf("session %s: %w: %v", s.ID, ErrBadSession, err)
+	}
 	s.Updated = time.Now().UTC()
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -224,7 +228,11 @@ func (st *Store) Create(s *Session) error {
 	if s.State == "" {
 		s.State = StateNew
 	}
-	return s.Save()
+	if err := s.Save(); err != nil {
+		os.Remove(s.dir) // empty: leave no session that cannot be listed
+		return err
+	}
+	return nil
 }
 
 // NewID returns a sortable, unique session id such as 20261125-184100-3fa9c2.
@@ -306,7 +314,7 @@ func (s *Session) check() error {
 		}
 	}
 	switch {
-	case s.MediaSequence < 0 || s.MediaSequence > math.MaxInt64-maxSegments:
+	case s.MediaSequence < 0 || s.MediaSequence > playlist.MaxMediaSequence:
 		return fmt.Errorf("bad media sequence %d", s.MediaSequence)
 	case len(s.IVs) > 0 && (s.Key == nil || len(s.IVs) != len(s.Segments)):
 		return fmt.Errorf("%d IVs for %d segments", len(s.IVs), len(s.Segments))
