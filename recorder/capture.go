@@ -615,6 +615,10 @@ func (c *Capture) startLocked(l *live) {
 
 func (c *Capture) runStream(l *live) {
 	defer c.wg.Done()
+	unlock, ok := c.lockRun(l)
+	if !ok {
+		return
+	}
 	for {
 		o := c.opts
 		o.Progress = l.prog
@@ -653,6 +657,7 @@ func (c *Capture) runStream(l *live) {
 			c.mu.Unlock()
 			continue
 		}
+		unlock() // before runDone: whoever waits for the run may take the lock
 		l.running = false
 		close(l.runDone)
 		c.mu.Unlock()
@@ -851,7 +856,10 @@ func (c *Capture) Act(id, action string) error {
 		dir := l.s.Dir()
 		go func() {
 			c.waitRun(l)
-			os.RemoveAll(dir)
+			if unlock, err := l.s.Lock("watch"); err == nil { // not under another process
+				os.RemoveAll(dir)
+				unlock()
+			}
 		}()
 		for k, v := range c.byShape {
 			if v == l {

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
 )
 
 // TestLockHelperProcess is not a test: run by TestLockAcrossProcesses in a
@@ -90,5 +93,32 @@ func TestLockAcrossProcesses(t *testing.T) {
 	// Within one process too: a second taker (a dashboard action, another run) is refused.
 	if _, err := s.Lock("watch"); !errors.Is(err, ErrSessionInUse) {
 		t.Errorf("second Lock in the same process: %v, want ErrSessionInUse", err)
+	}
+}
+
+// The capture does not run a session another process holds (a dashboard
+// resume of a session a CLI replay is recording): it says why and writes nothing.
+func TestCaptureWaitsForALockedSession(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	s := fx.session(t, true)
+	unlock, err := s.Lock("replay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCapture(ctx, fx.store, CaptureOptions{Run: fastOpts()})
+	if err := c.Add(s); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	sts := c.Streams()
+	want := fmt.Sprintf("in use by PID %d (replay)", os.Getpid())
+	if len(sts) != 1 || !strings.Contains(sts[0].Reason, want) {
+		t.Fatalf("streams %+v: want the reason to say %q", sts, want)
+	}
+	if n := s.Done(); n != 0 || fx.origin.TotalHits() != 0 {
+		t.Errorf("%d segments written, %d requests made for a session another process holds", n, fx.origin.TotalHits())
 	}
 }
