@@ -250,6 +250,7 @@ type fileTap struct {
 	path   string
 	n      int64
 	want   int64
+	max    int64 // the size cap (Options.MaxSegmentBytes): past it the copy is dropped
 	sniffd bool
 	bad    error
 	done   func(ok bool)
@@ -258,7 +259,7 @@ type fileTap struct {
 // newFileTap tees into a private file in the tee/ directory beside segments/
 // (a run's start clears stray .partial files in segments/, which must not
 // take a copy still being written), renamed to dst when complete.
-func newFileTap(s *Session, dst string, want int64, done func(bool)) *fileTap {
+func newFileTap(s *Session, dst string, want, max int64, done func(bool)) *fileTap {
 	dir := filepath.Join(s.Dir(), "tee")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil
@@ -267,11 +268,15 @@ func newFileTap(s *Session, dst string, want int64, done func(bool)) *fileTap {
 	if err != nil {
 		return nil
 	}
-	return &fileTap{f: f, path: dst, want: want, done: done}
+	return &fileTap{f: f, path: dst, want: want, max: max, done: done}
 }
 
 func (t *fileTap) Write(p []byte) (int, error) {
 	if t.bad != nil {
+		return 0, t.bad
+	}
+	if t.max > 0 && t.n+int64(len(p)) > t.max {
+		t.bad = fmt.Errorf("%w: the browser's copy is over %d bytes: not kept", ErrTooLarge, t.max)
 		return 0, t.bad
 	}
 	if !t.sniffd {
@@ -463,7 +468,10 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			dst := filepath.Join(s.Dir(), fmt.Sprintf("observed-%d%s", len(l.observed), s.ext()))
 			l.observed[u] = dst
 			l.reason = "waiting for a second segment to learn the numbering"
-			return newFileTap(s, dst, ex.ContentLength, func(bool) {})
+			if !c.teeAllowed(s, ex.ContentLength) {
+				return nil
+			}
+			return newFileTap(s, dst, ex.ContentLength, c.segmentCap(), func(bool) {})
 		}
 	}
 	i, ok := s.Template.Match(u)
@@ -530,7 +538,10 @@ func (c *Capture) teeLocked(l *live, i int64, want int64) proxy.BodyTap {
 		return nil
 	}
 	f.teed = true
-	t := newFileTap(l.s, l.s.SegmentPath(i), want, func(bool) { c.land(l, i, f) })
+	var t *fileTap
+	if c.teeAllowed(l.s, want) {
+		t = newFileTap(l.s, l.s.SegmentPath(i), want, c.segmentCap(), func(bool) { c.land(l, i, f) })
+	}
 	if t == nil {
 		l.landLocked(i, f)
 		return nil

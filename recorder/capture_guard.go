@@ -21,3 +21,31 @@ func (c *Capture) lockRun(l *live) (unlock func(), ok bool) {
 	}
 	return unlock, true
 }
+
+// segmentCap is the size cap of one tee'd segment: the backfill's own.
+func (c *Capture) segmentCap() int64 {
+	if c.opts.MaxSegmentBytes > 0 {
+		return c.opts.MaxSegmentBytes
+	}
+	return 256 << 20 // Options.fill's default
+}
+
+// teeAllowed says whether the browser's copy of a segment of s may be kept: not
+// when its Content-Length is already over the cap, nor when the disk is below
+// the free-space floor. The browser's stream is never affected.
+func (c *Capture) teeAllowed(s *Session, contentLength int64) bool {
+	if contentLength > c.segmentCap() {
+		c.log.Warn("segment over the size cap: the browser's copy is not kept", "session", s.ID,
+			"content_length", contentLength, "cap", c.segmentCap())
+		return false
+	}
+	floor := c.opts.MinFreeBytes
+	if floor == 0 {
+		floor = DefaultMinFreeBytes
+	}
+	if err := checkFree(s.Dir(), floor); err != nil {
+		c.log.Warn("the browser's copy is not kept", "session", s.ID, "err", err)
+		return false
+	}
+	return true
+}

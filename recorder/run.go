@@ -76,7 +76,8 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	o.fill()
 	p := o.Progress
 	res := &Result{}
-	f := &fetcher{client: o.Client, headers: s.header(), idleTimeout: o.IdleTimeout, maxBytes: o.MaxSegmentBytes}
+	f := &fetcher{client: o.Client, headers: s.header(), idleTimeout: o.IdleTimeout, maxBytes: o.MaxSegmentBytes,
+		minFree: o.MinFreeBytes, minRate: o.MinRate, rateWindow: o.RateWindow}
 
 	if s.State == StateDone && s.Output != "" && fileExists(s.Output) && (strings.HasSuffix(s.Output, ".mp4") || m.NoMerge) {
 		res.Output = s.Output
@@ -93,8 +94,8 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		switch {
 		case errors.Is(err, context.Canceled):
 			s.State, s.Error = StateInterrupted, ""
-		case errors.Is(err, ErrExpired):
-			s.State = StatePaused // new credentials will let it go on
+		case errors.Is(err, ErrExpired), errors.Is(err, ErrLowDisk):
+			s.State = StatePaused // new credentials, or free space, will let it go on
 		}
 		s.Missing = s.MissingNow()
 		if serr := s.Save(); serr != nil {
