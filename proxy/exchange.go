@@ -26,6 +26,9 @@ type Exchange struct {
 	ContentLength int64
 	// Received is when the response headers arrived.
 	Received time.Time
+	// RemoteAddr is the address ("ip:port") of the upstream connection that answered, as dialed after
+	// name resolution; "" when unknown.
+	RemoteAddr string
 }
 
 // Observer is told about every exchange when its response headers arrive. It returns a BodyTap to receive a

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -137,6 +139,7 @@ func (p *Proxy) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 		out.Header["User-Agent"] = nil // do not let the transport add Go's
 	}
 
+	remote := traceRemote(out)
 	resp, err := p.transport.RoundTrip(out)
 	if err != nil {
 		p.upstreamErrors.Add(1)
@@ -158,6 +161,7 @@ func (p *Proxy) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 		RespHeader:    resp.Header.Clone(),
 		ContentLength: resp.ContentLength,
 		Received:      time.Now(),
+		RemoteAddr:    remote.get(),
 	}
 	tap := p.observer.Observe(ex)
 	if tap != nil {
@@ -181,6 +185,34 @@ func bodyAllowed(method string, status int) bool {
 		return false
 	}
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// remoteAddr keeps the address of the connection a request went out on.
+type remoteAddr struct {
+	mu   sync.Mutex
+	addr string
+}
+
+func (r *remoteAddr) get() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.addr
+}
+
+// traceRemote makes req record the upstream address it is sent to: the address dialed after resolution,
+// which is what a recorder needs to know whether a page came from a private address.
+func traceRemote(req *http.Request) *remoteAddr {
+	r := &remoteAddr{}
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if info.Conn == nil {
+			return
+		}
+		r.mu.Lock()
+		r.addr = info.Conn.RemoteAddr().String()
+		r.mu.Unlock()
+	}}
+	*req = *req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	return r
 }
 
 // classify names the cause of an upstream failure in words a user can act on.

@@ -38,6 +38,9 @@ type Options struct {
 	// proxy), waiting for a copy in flight if need be; otherwise the caller
 	// fetches it and calls release when done.
 	Claim func(ctx context.Context, i int64) (arrived bool, release func())
+	// Guard, if set, limits the hosts and addresses the run may contact (the
+	// capture sets one per stream; get and replay run without).
+	Guard *Guard
 }
 
 // DefaultConcurrency is the number of parallel downloads when none is given.

@@ -44,6 +44,7 @@ type Capture struct {
 	byList   map[string]*live  // playlist URL (no query) → stream
 	byKey    map[string]*live  // encrypted playlist streams: key URI → stream
 	wg       sync.WaitGroup
+	pages    pageBook // the pages seen and whether they came from a private address (capture_guard.go)
 }
 
 type segRef struct {
@@ -71,6 +72,7 @@ type live struct {
 	cancel          context.CancelFunc // stops the run in progress
 	runDone         chan struct{}      // closed when the run in progress returns
 	deleted         bool
+	guard           *Guard // where its backfill may go: the hosts the page used for it
 }
 
 // CaptureOptions configure a Capture.
@@ -200,6 +202,7 @@ func (c *Capture) Observe(ex *proxy.Exchange) proxy.BodyTap {
 	if ex.Req == nil || ex.Req.Method != http.MethodGet {
 		return nil
 	}
+	c.pages.note(ex)
 	k := classify(ex)
 	if k == kindOther {
 		return c.onKey(ex)
@@ -338,11 +341,17 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 	if !pl.Media.EndList {
 		c.log.Info("live playlist: recording what it lists now", "url", redactURL(u))
 	}
+	g, err := c.guardFor(h, u)
+	if err != nil {
+		c.log.Warn("playlist not recorded", "err", err)
+		return
+	}
 	l, err := c.newLive(s, "")
 	if err != nil {
 		c.log.Warn("could not save session", "err", err)
 		return
 	}
+	l.guard = g
 	c.byList[key] = l
 	for i, su := range s.Segments {
 		c.bySegURL[stripQuery(su)] = segRef{l, int64(i)}
@@ -364,6 +373,9 @@ func (c *Capture) onKey(ex *proxy.Exchange) proxy.BodyTap {
 	c.mu.Unlock()
 	if l == nil || ex.Status != http.StatusOK {
 		return nil
+	}
+	if l.guard != nil {
+		l.guard.Allow(u) // the browser fetched the key from there
 	}
 	h := keptHeaders(ex.Req.Header)
 	return &bufTap{max: keySize, done: func(b []byte) {
@@ -422,6 +434,9 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ref, ok := c.bySegURL[stripQuery(u)]; ok {
+		if ref.l.guard != nil {
+			ref.l.guard.Allow(u) // the browser fetched this stream's segments from there
+		}
 		c.refreshLocked(ref.l, h, "")
 		return c.teeLocked(ref.l, ref.i, ex.ContentLength)
 	}
@@ -435,10 +450,16 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		}
 		s := &Session{Source: "watch", Page: h["Referer"], Input: u, Template: t, First: t.First, ProbeStart: true,
 			Headers: h, Ext: segmentExt(u), State: StateLearning}
+		g, err := c.guardFor(h, u)
+		if err != nil {
+			c.log.Warn("segment not recorded", "err", err)
+			return nil
+		}
 		if l, err = c.newLive(s, shape); err != nil {
 			c.log.Warn("could not save session", "err", err)
 			return nil
 		}
+		l.guard = g
 		c.byShape[shape] = l
 	}
 	s := l.s
@@ -552,6 +573,9 @@ func (c *Capture) teeLocked(l *live, i int64, want int64) proxy.BodyTap {
 // refreshLocked takes fresh credentials from a new observation: headers, and
 // a new token when fresh is a URL of the same stream with a different query.
 func (c *Capture) refreshLocked(l *live, h map[string]string, fresh string) {
+	if fresh != "" && l.guard != nil {
+		l.guard.Allow(fresh) // the browser fetched it
+	}
 	changed := fresh != "" || l.pendingSegments != nil
 	for k, v := range h {
 		if l.s.Headers[k] != v {
@@ -635,6 +659,7 @@ func (c *Capture) runStream(l *live) {
 		o.Progress = l.prog
 		o.Claim = func(ctx context.Context, i int64) (bool, func()) { return c.claim(ctx, l, i) }
 		c.mu.Lock()
+		o.Guard = l.guard
 		s := l.s
 		mo := c.mopts
 		mo.AllowGaps = mo.AllowGaps || l.allowGaps

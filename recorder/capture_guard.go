@@ -1,5 +1,14 @@
 package recorder
 
+import (
+	"mime"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/streamsnatcher/streamsnatcher/proxy"
+)
+
 // Checks the capture makes before it records or runs a stream: the session
 // lock across processes, limits on what one page may start. They live here so
 // capture.go only calls them.
@@ -48,4 +57,78 @@ func (c *Capture) teeAllowed(s *Session, contentLength int64) bool {
 		return false
 	}
 	return true
+}
+
+// pageBook remembers, per origin (scheme://host:port), whether the pages the
+// browser loaded from it came from a private address, as the proxy dialed it.
+type pageBook struct {
+	mu      sync.Mutex
+	private map[string]bool
+}
+
+const maxPages = 4096
+
+// note records an HTML document's origin and address.
+func (b *pageBook) note(ex *proxy.Exchange) {
+	mt, _, _ := mime.ParseMediaType(ex.RespHeader.Get("Content-Type"))
+	if mt != "text/html" && mt != "application/xhtml+xml" {
+		return
+	}
+	ap, err := netip.ParseAddrPort(ex.RemoteAddr)
+	if err != nil {
+		return
+	}
+	origin := originOf(ex.Req.URL.String())
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.private == nil || len(b.private) >= maxPages {
+		b.private = map[string]bool{}
+	}
+	b.private[origin] = PrivateAddr(ap.Addr())
+}
+
+// privatePage reports whether page (a Referer) came from a private address: as
+// the proxy saw it load, or, never seen, when its host is a private IP
+// literal or localhost.
+func (b *pageBook) privatePage(page string) bool {
+	if page == "" {
+		return false
+	}
+	b.mu.Lock()
+	p, seen := b.private[originOf(page)]
+	b.mu.Unlock()
+	if seen {
+		return p
+	}
+	h := hostOnly(page)
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return PrivateAddr(ip)
+	}
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
+}
+
+func originOf(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return strings.ToLower(scheme + "://" + rest)
+}
+
+// guardFor builds the guard of a stream the browser fetched u of, on the page
+// its headers name (Referer, else Origin). It refuses at once a URL whose host
+// is a private IP literal when the page did not come from a private address.
+func (c *Capture) guardFor(h map[string]string, u string) (*Guard, error) {
+	page := h["Referer"]
+	if page == "" {
+		page = h["Origin"]
+	}
+	g := NewGuard(page, c.pages.privatePage(page), u)
+	if err := g.CheckURL(u); err != nil {
+		return nil, err
+	}
+	return g, nil
 }

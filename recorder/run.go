@@ -74,6 +74,9 @@ func (e *IncompleteError) Indices() []int64 {
 // session as it goes, so a stop at any moment can be resumed by calling Run again.
 func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, error) {
 	o.fill()
+	if o.Guard != nil {
+		o.Client = o.Guard.client(o.Client)
+	}
 	p := o.Progress
 	res := &Result{}
 	f := &fetcher{client: o.Client, headers: s.header(), idleTimeout: o.IdleTimeout, maxBytes: o.MaxSegmentBytes,
