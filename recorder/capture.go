@@ -45,6 +45,7 @@ type Capture struct {
 	byKey    map[string]*live  // encrypted playlist streams: key URI → stream
 	wg       sync.WaitGroup
 	pages    pageBook // the pages seen and whether they came from a private address (capture_guard.go)
+	limits   CaptureLimits
 }
 
 type segRef struct {
@@ -80,6 +81,7 @@ type CaptureOptions struct {
 	OutDir string // where merged files go; "" keeps them in each session's directory
 	Run    Options
 	Merge  MergeOptions
+	Limits CaptureLimits // what a page may make it record; zero: the defaults
 }
 
 // NewCapture returns a Capture that saves sessions in store. Background work
@@ -91,7 +93,7 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 	}
 	return &Capture{store: store, outDir: o.OutDir, opts: o.Run, mopts: o.Merge, log: log, ctx: ctx,
 		byShape: map[string]*live{}, bySegURL: map[string]segRef{}, byList: map[string]*live{},
-		byKey: map[string]*live{}}
+		byKey: map[string]*live{}, limits: o.Limits}
 }
 
 // Wait blocks until every background backfill and merge has returned.
@@ -342,8 +344,11 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		c.log.Info("live playlist: recording what it lists now", "url", redactURL(u))
 	}
 	g, err := c.guardFor(h, u)
+	if err == nil {
+		err = c.admitLocked(h["Referer"], len(s.Segments))
+	}
 	if err != nil {
-		c.log.Warn("playlist not recorded", "err", err)
+		c.log.Warn("playlist not recorded", "url", redactURL(u), "err", err)
 		return
 	}
 	l, err := c.newLive(s, "")
@@ -451,8 +456,11 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		s := &Session{Source: "watch", Page: h["Referer"], Input: u, Template: t, First: t.First, ProbeStart: true,
 			Headers: h, Ext: segmentExt(u), State: StateLearning}
 		g, err := c.guardFor(h, u)
+		if err == nil {
+			err = c.admitLocked(h["Referer"], 0)
+		}
 		if err != nil {
-			c.log.Warn("segment not recorded", "err", err)
+			c.log.Warn("segment not recorded", "url", redactURL(u), "err", err)
 			return nil
 		}
 		if l, err = c.newLive(s, shape); err != nil {

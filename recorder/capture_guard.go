@@ -1,6 +1,8 @@
 package recorder
 
 import (
+	"errors"
+	"fmt"
 	"mime"
 	"net/netip"
 	"strings"
@@ -131,4 +133,64 @@ func (c *Capture) guardFor(h map[string]string, u string) (*Guard, error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// Limits on what pages may make the capture record.
+const (
+	DefaultMaxCaptureSegments = 100_000 // segments in one captured playlist
+	DefaultMaxPerPage         = 8       // active recordings started from one page (origin)
+	DefaultMaxActive          = 32      // active recordings in all
+)
+
+// ErrLimit means a page asked the capture for more than its limits allow.
+var ErrLimit = errors.New("over the capture's limits")
+
+// admitLocked refuses a new stream from page with nsegs segments (0 when not
+// known yet) when it would break a limit. c.mu is held; no I/O.
+func (c *Capture) admitLocked(page string, nsegs int) error {
+	maxSegs, perPage, all := c.limits.MaxSegments, c.limits.MaxPerPage, c.limits.MaxActive
+	if maxSegs <= 0 {
+		maxSegs = DefaultMaxCaptureSegments
+	}
+	if perPage <= 0 {
+		perPage = DefaultMaxPerPage
+	}
+	if all <= 0 {
+		all = DefaultMaxActive
+	}
+	if nsegs > maxSegs {
+		return fmt.Errorf("%w: the playlist lists %d segments, over the %d a captured stream may have (record it with 'streamsnatcher get URL' if you mean it)", ErrLimit, nsegs, maxSegs)
+	}
+	origin := originOf(page)
+	active, fromPage := 0, 0
+	for _, l := range c.streams {
+		if l.deleted {
+			continue
+		}
+		if !l.running { // a run owns l.s while it runs
+			switch l.s.State {
+			case StateDone, StateFailed, StateIncomplete:
+				continue
+			}
+		}
+		active++
+		if originOf(l.s.Page) == origin {
+			fromPage++
+		}
+	}
+	switch {
+	case fromPage >= perPage:
+		return fmt.Errorf("%w: %d recordings from %s are active already (at most %d per page)", ErrLimit, fromPage, redactURL(origin), perPage)
+	case active >= all:
+		return fmt.Errorf("%w: %d recordings are active already (at most %d)", ErrLimit, active, all)
+	}
+	return nil
+}
+
+// CaptureLimits bound what pages can make the capture record; zero values
+// take the defaults above.
+type CaptureLimits struct {
+	MaxSegments int // segments in one captured playlist
+	MaxPerPage  int // active recordings started from one page
+	MaxActive   int // active recordings in all
 }
