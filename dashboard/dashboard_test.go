@@ -475,3 +475,30 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// /api/streams never shows a secret, whatever the backend hands over: the
+// Referer's and Origin's tokens, cookies, authorization, custom signature and
+// key headers, tokens in the template and in errors.
+func TestStreamsRedactSecrets(t *testing.T) {
+	b := &fakeBackend{streams: []recorder.StreamStatus{{
+		Session: recorder.Summary{ID: "s1", State: recorder.StateFailed, Source: "watch", Missing: []int64{},
+			Error: "segment 3 https://cdn.example/v/3.ts?token=SECRET1: status 403"},
+		Template: "playlist https://cdn.example/v/index.m3u8?Policy=SECRET2&Signature=SECRET3&n=1",
+		Progress: recorder.NewProgress(),
+		Headers: map[string]string{
+			"Referer": "https://videos.example/watch?token=SECRET4&id=1", "Origin": "https://u:SECRET5@videos.example",
+			"Cookie": "sess=SECRET6", "Authorization": "Bearer SECRET7", "X-Signature": "SECRET8",
+			"X-Api-Key": "SECRET9", "X-Auth-Token": "SECRET10", "User-Agent": "TestBrowser/1",
+		},
+	}}}
+	srv := newServer(t, b)
+	body := readAll(t, do(t, srv, "GET", "/api/streams", nil, "").Body)
+	if strings.Contains(body, "SECRET") {
+		t.Errorf("/api/streams shows a secret:\n%s", body)
+	}
+	for _, keep := range []string{"TestBrowser/1", "id=1", "n=1", "videos.example"} {
+		if !strings.Contains(body, keep) {
+			t.Errorf("/api/streams lost %q:\n%s", keep, body)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamsnatcher/streamsnatcher/internal/redact"
 	"github.com/streamsnatcher/streamsnatcher/recorder"
 )
 
@@ -58,8 +59,10 @@ func (h *handler) snapshot() []Stream {
 			Done: int64(s.SegmentsDone), Total: int64(s.SegmentsTotal), ETA: -1,
 		}
 		for k, val := range st.Headers {
-			v.Headers = append(v.Headers, Header{k, val})
+			// Redacted here too: whatever the backend hands over, no secret reaches a page.
+			v.Headers = append(v.Headers, Header{k, recorder.RedactHeader(k, val)})
 		}
+		v.Template, v.Error, v.Reason = redact.Text(v.Template), redact.Text(v.Error), redact.Text(v.Reason)
 		sort.Slice(v.Headers, func(i, j int) bool { return v.Headers[i].Name < v.Headers[j].Name })
 		if ref := st.Headers["Referer"]; ref != "" {
 			v.Page = recorder.Redact(ref)

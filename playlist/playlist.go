@@ -15,6 +15,10 @@ import (
 const (
 	MaxSize     = 16 << 20  // bytes of input
 	MaxSegments = 1_000_000 // segments in a media playlist
+	// MaxMediaSequence is the largest EXT-X-MEDIA-SEQUENCE accepted: every segment's sequence number (and a
+	// recorder's index derived from it) stays far from overflowing an int64. Whoever stores a sequence
+	// number checks it against this same bound, so what is written from a parsed playlist reads back.
+	MaxMediaSequence = math.MaxInt64 - 1<<20
 )
 
 // A Playlist is either a master or a media playlist: exactly one field is set.
@@ -366,6 +370,9 @@ func (p *parser) parseLine(line string) error {
 		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
 		if err != nil || n < 0 {
 			return p.errorf("bad media sequence")
+		}
+		if n > MaxMediaSequence {
+			return p.errorf("media sequence %d is over %d", n, int64(MaxMediaSequence))
 		}
 		if len(p.media.Segments) > 0 {
 			return p.errorf("media sequence after the first segment")

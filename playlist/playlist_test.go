@@ -237,6 +237,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad uri", hdr + "#EXTINF:4,\n%zz.ts\n", `playlist line 4 "%zz.ts": bad uri "%zz.ts"`},
 		{"bad target duration", "#EXTM3U\n#EXT-X-TARGETDURATION:x\n", `playlist line 2 "#EXT-X-TARGETDURATION:x": bad target duration`},
 		{"bad media sequence", "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:-3\n", `playlist line 2 "#EXT-X-MEDIA-SEQUENCE:-3": bad media sequence`},
+		{"media sequence at maxint", "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:9223372036854775807\n", `playlist line 2 "#EXT-X-MEDIA-SEQUENCE:9223372036854775807": media sequence 9223372036854775807 is over 9223372036853727231`},
+		{"media sequence one over the bound", "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:9223372036853727232\n", `playlist line 2 "#EXT-X-MEDIA-SEQUENCE:9223372036853727232": media sequence 9223372036853727232 is over 9223372036853727231`},
 		{"bad byte range", hdr + "#EXTINF:4,\n#EXT-X-BYTERANGE:12@x\na.ts\n", `playlist line 4 "#EXT-X-BYTERANGE:12@x": bad byte range`},
 		{"key without uri", hdr + "#EXT-X-KEY:METHOD=AES-128\n", `playlist line 3 "#EXT-X-KEY:METHOD=AES-128": key without URI`},
 		{"key without method", hdr + "#EXT-X-KEY:URI=\"k\"\n", `playlist line 3 "#EXT-X-KEY:URI=\"k\"": key without METHOD`},
@@ -366,5 +368,17 @@ func TestParseGapAndDiscontinuitySequence(t *testing.T) {
 	}
 	if !reflect.DeepEqual(gaps, []bool{false, true, false}) {
 		t.Errorf("gaps = %v, want [false true false]", gaps)
+	}
+}
+
+// The largest media sequence accepted still numbers a full playlist without overflow.
+func TestMediaSequenceAtTheBound(t *testing.T) {
+	base, _ := url.Parse("https://cdn.example/v/index.m3u8")
+	pl, err := Parse([]byte(fmt.Sprintf("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:%d\n#EXTINF:4,\na.ts\n#EXTINF:4,\nb.ts\n", int64(MaxMediaSequence))), base)
+	if err != nil {
+		t.Fatalf("Parse at MaxMediaSequence: %v", err)
+	}
+	if got := pl.Media.Segments[1].Sequence; got != MaxMediaSequence+1 {
+		t.Errorf("second segment's sequence %d, want %d", got, int64(MaxMediaSequence)+1)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/streamsnatcher/streamsnatcher/internal/redact"
 )
 
 // Exchange describes one request the proxy forwarded and the response headers it got back.
@@ -24,6 +26,9 @@ type Exchange struct {
 	ContentLength int64
 	// Received is when the response headers arrived.
 	Received time.Time
+	// RemoteAddr is the address ("ip:port") of the upstream connection that answered, as dialed after
+	// name resolution; "" when unknown.
+	RemoteAddr string
 }
 
 // Observer is told about every exchange when its response headers arrive. It returns a BodyTap to receive a
@@ -88,7 +93,7 @@ func (b *tapBody) Read(p []byte) (int, error) {
 		if werr != nil {
 			b.closed = true
 			b.onFail()
-			b.log.Warn("body tap failed; the client's stream continues untapped", "url", b.url, "err", werr)
+			b.log.Warn("body tap failed; the client's stream continues untapped", "url", b.url, "err", redact.Text(werr.Error()))
 			b.tap.Close(fmt.Errorf("%s: %w: %w", b.url, ErrTapWrite, werr))
 			return n, err
 		}

@@ -103,6 +103,7 @@ type trackedConn struct {
 	net.Conn
 	p    *Proxy
 	once sync.Once
+	t    tunnelState // deadlines once it carries an intercepted CONNECT (deadline.go)
 }
 
 func (c *trackedConn) Close() error {

@@ -22,6 +22,7 @@ import (
 	"github.com/elazarl/goproxy"
 
 	"github.com/streamsnatcher/streamsnatcher/certs"
+	"github.com/streamsnatcher/streamsnatcher/internal/redact"
 )
 
 // DefaultListen is the address the proxy listens on when Options.Listen is empty.
@@ -60,6 +61,12 @@ type Options struct {
 	Handler http.Handler
 	// ResponseHeaderTimeout bounds the wait for upstream response headers; 0 means 60 seconds.
 	ResponseHeaderTimeout time.Duration
+	// HandshakeTimeout bounds an intercepted CONNECT from the moment it is accepted until the client's TLS
+	// handshake is done (a client that never sends its ClientHello is dropped); 0 means 10 seconds.
+	HandshakeTimeout time.Duration
+	// TunnelIdleTimeout drops an intercepted tunnel (TLS or plain) whose client sends nothing for this long
+	// while the proxy waits for its next request; 0 means 2 minutes.
+	TunnelIdleTimeout time.Duration
 }
 
 // Stats are counters of what the proxy has done since it was created.
@@ -113,6 +120,12 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if opts.ResponseHeaderTimeout <= 0 {
 		opts.ResponseHeaderTimeout = defaultResponseHeaderTimeout
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	if opts.TunnelIdleTimeout <= 0 {
+		opts.TunnelIdleTimeout = defaultTunnelIdleTimeout
 	}
 	p := &Proxy{
 		opts:     opts,
@@ -193,6 +206,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       withConn,
 	}
 	// No TLS on the proxy port and no h2c: clients speak HTTP/1.1 to the proxy.
 	srv.SetKeepAlivesEnabled(true)
@@ -313,12 +327,15 @@ func (p *Proxy) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Conn
 			fmt.Sprintf("streamsnatcher: refusing CONNECT to %s: that is this proxy (request loop)\n", host))
 		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, host
 	}
+	if tc := connOf(ctx.Req); tc != nil {
+		tc.armHandshake(p.opts.HandshakeTimeout, p.opts.TunnelIdleTimeout)
+	}
 	return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: p.tlsConfigFor}, host
 }
 
 // tlsConfigFor is the client-facing TLS configuration for an intercepted CONNECT to host: leaves from our CA
 // for the SNI name, or the CONNECT host when the client sends none (IP addresses).
-func (p *Proxy) tlsConfigFor(host string, _ *goproxy.ProxyCtx) (*tls.Config, error) {
+func (p *Proxy) tlsConfigFor(host string, ctx *goproxy.ProxyCtx) (*tls.Config, error) {
 	fallback := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		fallback = h
@@ -333,6 +350,12 @@ func (p *Proxy) tlsConfigFor(host string, _ *goproxy.ProxyCtx) (*tls.Config, err
 			}
 			return p.leaves.Get(name)
 		},
+		VerifyConnection: func(tls.ConnectionState) error {
+			if tc := connOf(ctx.Req); tc != nil {
+				tc.handshakeDone()
+			}
+			return nil
+		},
 	}, nil
 }
 
@@ -340,7 +363,7 @@ func (p *Proxy) tlsConfigFor(host string, _ *goproxy.ProxyCtx) (*tls.Config, err
 type printfLogger struct{ l *slog.Logger }
 
 func (g printfLogger) Printf(format string, v ...any) {
-	g.l.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)), "component", "goproxy")
+	g.l.Debug(redact.Text(strings.TrimSpace(fmt.Sprintf(format, v...))), "component", "goproxy")
 }
 
 func textResponse(req *http.Request, status int, body string) *http.Response {

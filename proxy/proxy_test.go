@@ -120,6 +120,10 @@ func TestObserverSeesRequestHeaders(t *testing.T) {
 	if rec.ex.Req.Body != nil {
 		t.Error("observed request has a body")
 	}
+	// The name was mapped to the origin: the exchange says where it really went.
+	if got, want := rec.ex.RemoteAddr, origin.Listener.Addr().String(); got != want {
+		t.Errorf("Exchange.RemoteAddr %q, want the dialed address %q", got, want)
+	}
 }
 
 func TestPlainHTTPProxying(t *testing.T) {

@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/elazarl/goproxy"
+
+	"github.com/streamsnatcher/streamsnatcher/internal/redact"
 )
 
 func (p *Proxy) newTransport() *http.Transport {
@@ -117,7 +121,7 @@ func (p *Proxy) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 		def = "443"
 	}
 	if p.isSelf(req.URL.Host, def) {
-		p.log.Warn("refused a request to the proxy itself", "url", req.URL.String())
+		p.log.Warn("refused a request to the proxy itself", "url", redact.URL(req.URL.String()))
 		return req, textResponse(req, http.StatusLoopDetected,
 			fmt.Sprintf("streamsnatcher: refusing to forward %s: %s is this proxy (request loop)\n", req.URL, req.URL.Host))
 	}
@@ -144,11 +148,12 @@ func (p *Proxy) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 		out.Header["User-Agent"] = nil // do not let the transport add Go's
 	}
 
+	remote := traceRemote(out)
 	resp, err := p.transport.RoundTrip(out)
 	if err != nil {
 		p.upstreamErrors.Add(1)
 		cause := classify(err)
-		p.log.Warn("upstream request failed", "url", req.URL.String(), "cause", cause, "err", err)
+		p.log.Warn("upstream request failed", "url", redact.URL(req.URL.String()), "cause", cause, "err", redact.Text(err.Error()))
 		return req, textResponse(req, http.StatusBadGateway,
 			fmt.Sprintf("streamsnatcher: %s: %s: %v\n", req.URL.Host, cause, err))
 	}
@@ -165,6 +170,7 @@ func (p *Proxy) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 		RespHeader:    resp.Header.Clone(),
 		ContentLength: resp.ContentLength,
 		Received:      time.Now(),
+		RemoteAddr:    remote.get(),
 	}
 	tap := p.observer.Observe(ex)
 	if tap != nil {
@@ -174,7 +180,7 @@ func (p *Proxy) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 			resp.Body = &tapBody{
 				rc:     resp.Body,
 				tap:    tap,
-				url:    req.URL.String(),
+				url:    redact.URL(req.URL.String()),
 				log:    p.log,
 				onFail: func() { p.tapErrors.Add(1) },
 			}
@@ -188,6 +194,34 @@ func bodyAllowed(method string, status int) bool {
 		return false
 	}
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// remoteAddr keeps the address of the connection a request went out on.
+type remoteAddr struct {
+	mu   sync.Mutex
+	addr string
+}
+
+func (r *remoteAddr) get() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.addr
+}
+
+// traceRemote makes req record the upstream address it is sent to: the address dialed after resolution,
+// which is what a recorder needs to know whether a page came from a private address.
+func traceRemote(req *http.Request) *remoteAddr {
+	r := &remoteAddr{}
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if info.Conn == nil {
+			return
+		}
+		r.mu.Lock()
+		r.addr = info.Conn.RemoteAddr().String()
+		r.mu.Unlock()
+	}}
+	*req = *req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	return r
 }
 
 // classify names the cause of an upstream failure in words a user can act on.

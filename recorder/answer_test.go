@@ -104,6 +104,7 @@ func TestRespondReplaysOriginHeaders(t *testing.T) {
 	defer cancel()
 	c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts(), Merge: MergeOptions{KeepSegments: true}})
 	const page = "https://www.example.com"
+	seePage(c, page+"/", "127.0.0.1:443") // the page came from loopback, as the CDN does
 	// The browser's two segments, answered with a fixed "*" (unlike the backfill's echo).
 	for _, i := range []int{0, 1} {
 		req := httptest.NewRequest(http.MethodGet, base+filepath.Base(media.Segments[i]), nil)

@@ -22,13 +22,25 @@ type Options struct {
 	IdleTimeout     time.Duration // a body silent this long is stalled; 0: 20s
 	MaxSegmentBytes int64         // size cap per segment; 0: 256 MiB
 	MaxProbes       int           // requests spent looking for the end; 0: 64
-	Logger          *slog.Logger
-	Progress        *Progress // counters the caller renders; nil: private
+	// MinFreeBytes is the free-space floor of the session's disk: below it
+	// downloads (and the capture's tee) pause with ErrLowDisk instead of
+	// filling the disk; 0: DefaultMinFreeBytes, < 0: no floor.
+	MinFreeBytes int64
+	// MinRate and RateWindow: a segment body averaging under MinRate bytes/s
+	// over a RateWindow fails with ErrTooSlow; 0: DefaultMinRate over
+	// DefaultRateWindow, MinRate < 0: no floor.
+	MinRate    int64
+	RateWindow time.Duration
+	Logger     *slog.Logger
+	Progress   *Progress // counters the caller renders; nil: private
 	// Claim, if set, is asked before segment i is fetched. It returns true when
 	// the segment arrived by other means (the browser's own copy, tee'd by the
 	// proxy), waiting for a copy in flight if need be; otherwise the caller
 	// fetches it and calls release when done.
 	Claim func(ctx context.Context, track string, i int64) (arrived bool, release func())
+	// Guard, if set, limits the hosts and addresses the run may contact (the
+	// capture sets one per stream; get and replay run without).
+	Guard *Guard
 }
 
 // DefaultConcurrency is the number of parallel downloads when none is given.
@@ -57,6 +69,15 @@ func (o *Options) fill() {
 	}
 	if o.MaxProbes <= 0 {
 		o.MaxProbes = 64
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if o.MinRate == 0 {
+		o.MinRate = DefaultMinRate
+	}
+	if o.RateWindow <= 0 {
+		o.RateWindow = DefaultRateWindow
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -49,6 +49,8 @@ type Capture struct {
 	early    map[string]*Track     // renditions seen before their recording existed
 	inits    map[string]string     // fMP4 init segments seen, by directory URL
 	wg       sync.WaitGroup
+	pages    pageBook // the pages seen and whether they came from a private address (capture_guard.go)
+	limits   CaptureLimits
 }
 
 type segRef struct {
@@ -97,6 +99,7 @@ type live struct {
 	cancel          context.CancelFunc  // stops the run in progress
 	runDone         chan struct{}       // closed when the run in progress returns
 	deleted         bool
+	guard           *Guard // where its backfill may go: the hosts the page used for it
 }
 
 // CaptureOptions configure a Capture.
@@ -104,6 +107,7 @@ type CaptureOptions struct {
 	OutDir string // where merged files go; "" keeps them in each session's directory
 	Run    Options
 	Merge  MergeOptions
+	Limits CaptureLimits // what a page may make it record; zero: the defaults
 }
 
 // NewCapture returns a Capture that saves sessions in store. Background work
@@ -116,7 +120,7 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 	return &Capture{store: store, outDir: o.OutDir, opts: o.Run, mopts: o.Merge, log: log, ctx: ctx,
 		byShape: map[string]*live{}, bySegURL: newSegIndex[segRef](), byList: map[string]trackRef{},
 		byKey: map[string]trackRef{}, mediaOf: map[string]*masterRef{}, byMaster: map[string]*live{},
-		early: map[string]*Track{}, inits: map[string]string{}}
+		early: map[string]*Track{}, inits: map[string]string{}, limits: o.Limits}
 }
 
 // Wait blocks until every background backfill and merge has returned.
@@ -228,6 +232,7 @@ func (c *Capture) Observe(ex *proxy.Exchange) proxy.BodyTap {
 	if ex.Req == nil || ex.Req.Method != http.MethodGet {
 		return nil
 	}
+	c.pages.note(ex)
 	k := classify(ex)
 	if k == kindOther {
 		if tap := c.onInit(ex); tap != nil {
@@ -281,6 +286,7 @@ type fileTap struct {
 	path   string
 	n      int64
 	want   int64
+	max    int64 // the size cap (Options.MaxSegmentBytes): past it the copy is dropped
 	sniffd bool
 	bad    error
 	answer *answer // the origin's headers, kept beside the file
@@ -290,7 +296,7 @@ type fileTap struct {
 // newFileTap tees into a private file in the tee/ directory beside segments/
 // (a run's start clears stray .partial files in segments/, which must not
 // take a copy still being written), renamed to dst when complete.
-func newFileTap(s *Session, dst string, want int64, done func(bool)) *fileTap {
+func newFileTap(s *Session, dst string, want, max int64, done func(bool)) *fileTap {
 	dir := filepath.Join(s.Dir(), "tee")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil
@@ -299,11 +305,15 @@ func newFileTap(s *Session, dst string, want int64, done func(bool)) *fileTap {
 	if err != nil {
 		return nil
 	}
-	return &fileTap{f: f, path: dst, want: want, done: done}
+	return &fileTap{f: f, path: dst, want: want, max: max, done: done}
 }
 
 func (t *fileTap) Write(p []byte) (int, error) {
 	if t.bad != nil {
+		return 0, t.bad
+	}
+	if t.max > 0 && t.n+int64(len(p)) > t.max {
+		t.bad = fmt.Errorf("%w: the browser's copy is over %d bytes: not kept", ErrTooLarge, t.max)
 		return 0, t.bad
 	}
 	if !t.sniffd {
@@ -384,16 +394,30 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		c.log.Info("live playlist: recording what it lists now", "url", redactURL(u))
 	}
 	t := NewListTrack(p)
+	var g *Guard
+	if ref == nil || ref.rend == nil && c.byMaster[ref.master] == nil {
+		// A new recording: only from where the page may steer us, within the limits.
+		g, err = c.guardFor(h, u)
+		if err == nil {
+			err = c.admitLocked(h["Referer"], len(p.Segments))
+		}
+		if err != nil {
+			c.log.Warn("playlist not recorded", "url", redactURL(u), "err", err)
+			return
+		}
+	}
 	switch {
 	case ref == nil:
 		// A media playlist on its own: a recording of one track.
 		s := &Session{Source: "watch", Page: h["Referer"], Input: u, Headers: h}
+		s.AddTrack(t)
 		l, err := c.newLive(s, "")
 		if err != nil {
 			c.log.Warn("could not save session", "err", err)
 			return
 		}
-		c.addTrackLocked(l, t)
+		l.guard = g
+		c.mapTrackLocked(l, t)
 		l.reason = ""
 		c.startLocked(l)
 	case ref.rend != nil:
@@ -411,17 +435,21 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			return
 		}
 		s := &Session{Source: "watch", Page: h["Referer"], Input: ref.master, Headers: h}
+		s.AddTrack(t)
+		audio := c.audioChoiceLocked(ref)
+		for _, r := range audio {
+			s.AddTrack(&Track{Track: plan.Track{ID: audioTrackID(r.Language), Kind: plan.Audio, Language: r.Language,
+				Name: r.Name, Default: true, Source: r.URI}})
+		}
 		l, err := c.newLive(s, "")
 		if err != nil {
 			c.log.Warn("could not save session", "err", err)
 			return
 		}
+		l.guard = g
 		c.byMaster[ref.master] = l
-		c.addTrackLocked(l, t)
-		for _, r := range c.audioChoiceLocked(ref) {
-			rt := &Track{Track: plan.Track{ID: audioTrackID(r.Language), Kind: plan.Audio, Language: r.Language,
-				Name: r.Name, Default: true, Source: r.URI}}
-			l.s.AddTrack(rt)
+		c.mapTrackLocked(l, t)
+		for _, r := range audio {
 			if et := c.early[stripQuery(r.URI)]; et != nil {
 				delete(c.early, stripQuery(r.URI))
 				c.fillRenditionLocked(l, et)
@@ -515,14 +543,6 @@ func (c *Capture) fillRenditionLocked(l *live, p *Track) {
 	}
 }
 
-// addTrackLocked adds a listed track to a recording and maps its URLs.
-func (c *Capture) addTrackLocked(l *live, t *Track) {
-	l.s.AddTrack(t)
-	_ = os.MkdirAll(t.SegmentDir(), 0o700)
-	c.mapTrackLocked(l, t)
-	_ = l.s.Save()
-}
-
 // mapTrackLocked maps a listed track's playlist, segment and key URLs to it.
 func (c *Capture) mapTrackLocked(l *live, t *Track) {
 	_ = os.MkdirAll(t.SegmentDir(), 0o700)
@@ -571,6 +591,9 @@ func (c *Capture) onKey(ex *proxy.Exchange) proxy.BodyTap {
 		return c.onInit(ex)
 	}
 	l, t := ref.l, ref.t
+	if l.guard != nil {
+		l.guard.Allow(u) // the browser fetched the key from there
+	}
 	h := keptHeaders(ex.Req.Header)
 	return &bufTap{max: keySize, done: func(b []byte) {
 		c.mu.Lock()
@@ -628,6 +651,9 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ref, ok := c.bySegURL.find(u); ok {
+		if ref.l.guard != nil {
+			ref.l.guard.Allow(u) // the browser fetched this stream's segments from there
+		}
 		c.refreshLocked(ref.l, h, "")
 		return c.teeLocked(ref.l, ref.t, ref.i, ex)
 	}
@@ -640,8 +666,12 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			return nil
 		}
 		s := &Session{Source: "watch", Page: h["Referer"], Input: u, Headers: h, State: StateLearning}
-		if l, err = c.newLive(s, shape); err != nil {
-			c.log.Warn("could not save session", "err", err)
+		g, err := c.guardFor(h, u)
+		if err == nil {
+			err = c.admitLocked(h["Referer"], 0)
+		}
+		if err != nil {
+			c.log.Warn("segment not recorded", "url", redactURL(u), "err", err)
 			return nil
 		}
 		t := &Track{Track: plan.Track{ID: "video", Kind: plan.Video, Template: tm, Ext: segmentExt(u)},
@@ -650,8 +680,12 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			t.Inits, t.Init = []plan.Init{{URL: in}}, 1
 		}
 		s.AddTrack(t)
+		if l, err = c.newLive(s, shape); err != nil {
+			c.log.Warn("could not save session", "err", err)
+			return nil
+		}
+		l.guard = g
 		_ = os.MkdirAll(t.SegmentDir(), 0o700)
-		_ = s.Save()
 		c.byShape[shape] = l
 	}
 	s := l.s
@@ -687,7 +721,10 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			dst := filepath.Join(s.Dir(), fmt.Sprintf("observed-%d%s", len(l.observed), t.ext()))
 			l.observed[u] = dst
 			l.reason = "waiting for a second segment to learn the numbering"
-			tap := newFileTap(s, dst, ex.ContentLength, func(bool) {})
+			if !c.teeAllowed(s, ex.ContentLength) {
+				return nil
+			}
+			tap := newFileTap(s, dst, ex.ContentLength, c.segmentCap(), func(bool) {})
 			if tap == nil {
 				return nil // not a typed nil in the interface
 			}
@@ -792,7 +829,10 @@ func (c *Capture) teeLocked(l *live, t *Track, i int64, ex *proxy.Exchange) prox
 		return nil
 	}
 	f.teed = true
-	tap := newFileTap(l.s, t.file(i), ex.ContentLength, func(bool) { c.land(l, k, f) })
+	var tap *fileTap
+	if c.teeAllowed(l.s, ex.ContentLength) {
+		tap = newFileTap(l.s, t.file(i), ex.ContentLength, c.segmentCap(), func(bool) { c.land(l, k, f) })
+	}
 	if tap == nil {
 		l.landLocked(k, f)
 		return nil
@@ -804,6 +844,9 @@ func (c *Capture) teeLocked(l *live, t *Track, i int64, ex *proxy.Exchange) prox
 // refreshLocked takes fresh credentials from a new observation: headers, and
 // a new token when fresh is a URL of the same stream with a different query.
 func (c *Capture) refreshLocked(l *live, h map[string]string, fresh string) {
+	if fresh != "" && l.guard != nil {
+		l.guard.Allow(fresh) // the browser fetched it
+	}
 	changed := fresh != "" || l.pendingSegments != nil
 	for k, v := range h {
 		if l.s.Headers[k] != v {
@@ -885,6 +928,10 @@ func (c *Capture) startLocked(l *live) {
 
 func (c *Capture) runStream(l *live) {
 	defer c.wg.Done()
+	unlock, ok := c.lockRun(l)
+	if !ok {
+		return
+	}
 	for {
 		o := c.opts
 		o.Progress = l.prog
@@ -892,6 +939,7 @@ func (c *Capture) runStream(l *live) {
 			return c.claim(ctx, l, flightKey{track, i})
 		}
 		c.mu.Lock()
+		o.Guard = l.guard
 		s := l.s
 		mo := c.mopts
 		mo.AllowGaps = mo.AllowGaps || l.allowGaps
@@ -925,6 +973,7 @@ func (c *Capture) runStream(l *live) {
 			c.mu.Unlock()
 			continue
 		}
+		unlock() // before runDone: whoever waits for the run may take the lock
 		l.running = false
 		close(l.runDone)
 		c.mu.Unlock()
@@ -1093,7 +1142,10 @@ func (c *Capture) Act(id, action string) error {
 		dir := l.s.Dir()
 		go func() {
 			c.waitRun(l)
-			os.RemoveAll(dir)
+			if unlock, err := l.s.Lock("watch"); err == nil { // not under another process
+				os.RemoveAll(dir)
+				unlock()
+			}
 		}()
 		for k, v := range c.byShape {
 			if v == l {

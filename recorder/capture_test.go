@@ -22,6 +22,10 @@ import (
 // browse feeds the capture what the proxy would report for the browser fetching url.
 func browse(t *testing.T, c *Capture, url string, body []byte, h map[string]string) {
 	t.Helper()
+	if ref := h["Referer"]; ref != "" {
+		// The proxy reports the page itself first; in tests it comes from loopback.
+		seePage(c, ref, "127.0.0.1:443")
+	}
 	if resp := c.Respond(httptest.NewRequest(http.MethodGet, url, nil)); resp != nil {
 		resp.Body.Close()
 		return // answered from disk
@@ -44,6 +48,16 @@ func browse(t *testing.T, c *Capture, url string, body []byte, h map[string]stri
 		t.Fatalf("tap write: %v", err)
 	}
 	tap.Close(nil)
+}
+
+// seePage feeds the capture the page document at url as the proxy reports it, answered from remote.
+func seePage(c *Capture, url, remote string) {
+	ex := &proxy.Exchange{Req: httptest.NewRequest(http.MethodGet, url, nil), Status: http.StatusOK,
+		RespHeader: http.Header{"Content-Type": {"text/html; charset=utf-8"}}, ContentLength: -1,
+		Received: time.Now(), RemoteAddr: remote}
+	if tap := c.Observe(ex); tap != nil {
+		tap.Close(nil)
+	}
 }
 
 func waitState(t *testing.T, st *Store, id string, want string) *Session {

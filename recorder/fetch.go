@@ -9,9 +9,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -66,6 +68,9 @@ type fetcher struct {
 	idleTimeout time.Duration
 	maxBytes    int64
 	blocks      []cipher.Block // the track's AES-128 keys, 1-based as segments name them; nil when clear
+	minFree     int64          // free-space floor of the segment's disk (see Options.MinFreeBytes)
+	minRate     int64          // bytes/s a body must average over each rateWindow; 0: no floor
+	rateWindow  time.Duration
 }
 
 // createSegmentFile opens a segment's .partial file for writing. Tests replace
@@ -79,7 +84,7 @@ func diskError(err error) error { return fmt.Errorf("segment file: %w", err) }
 
 // diskFull reports a full disk or quota: retrying cannot help until space is freed.
 func diskFull(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, ErrLowDisk)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
@@ -116,6 +121,9 @@ func (f *fetcher) fetchTo(ctx context.Context, url, path string, sniff bool, dec
 
 // fetchRange is fetchTo of the byte range rng of url (the whole body when nil).
 func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRange, path string, sniff bool, dec *decryption) (int64, error) {
+	if err := checkFree(filepath.Dir(path), f.minFree); err != nil {
+		return 0, err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := f.newRequest(ctx, url)
@@ -154,6 +162,10 @@ func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRang
 	}
 	timer := time.AfterFunc(idle, func() { cancel(ErrStalled) })
 	defer timer.Stop()
+	var n int64 // bytes received so far
+	if stop := f.watchRate(&n, cancel); stop != nil {
+		defer stop()
+	}
 
 	partial := path + ".partial"
 	out, err := createSegmentFile(partial)
@@ -197,12 +209,11 @@ func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRang
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	var n int64
 	for {
 		m, rerr := resp.Body.Read(buf)
 		if m > 0 {
 			timer.Reset(idle)
-			n += int64(m)
+			atomic.AddInt64(&n, int64(m))
 			if f.maxBytes > 0 && n > f.maxBytes {
 				return 0, fmt.Errorf("%s: %w: over %d bytes", redactURL(url), ErrTooLarge, f.maxBytes)
 			}
@@ -214,7 +225,9 @@ func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRang
 			break
 		}
 		if rerr != nil {
-			if cause := context.Cause(ctx); errors.Is(cause, ErrStalled) {
+			if cause := context.Cause(ctx); errors.Is(cause, ErrTooSlow) {
+				return 0, fmt.Errorf("%s: %w", redactURL(url), cause)
+			} else if errors.Is(cause, ErrStalled) {
 				return 0, fmt.Errorf("%s: %w: no data for %s", redactURL(url), ErrStalled, idle)
 			}
 			if errors.Is(rerr, io.ErrUnexpectedEOF) {
@@ -380,4 +393,34 @@ func cleanNetErr(err error) error {
 		}
 	}
 	return err
+}
+
+// watchRate cancels the transfer with ErrTooSlow when fewer than
+// minRate*rateWindow bytes arrived during a whole window, so a body that
+// trickles (a byte now and then keeps the idle timer quiet) cannot keep a
+// segment downloading forever. n is the running byte count, read atomically.
+func (f *fetcher) watchRate(n *int64, cancel context.CancelCauseFunc) (stop func()) {
+	if f.minRate <= 0 || f.rateWindow <= 0 {
+		return nil
+	}
+	floor := int64(float64(f.minRate) * f.rateWindow.Seconds())
+	t := time.NewTicker(f.rateWindow)
+	done := make(chan struct{})
+	go func() {
+		var last int64
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				now := atomic.LoadInt64(n)
+				if got := now - last; got < floor {
+					cancel(fmt.Errorf("%w: %d bytes in %s, under %s/s", ErrTooSlow, got, f.rateWindow, sizeString(f.minRate)))
+					return
+				}
+				last = now
+			}
+		}
+	}()
+	return func() { t.Stop(); close(done) }
 }

@@ -23,3 +23,12 @@ func listed(s *Session, p *plan.Track) *Session {
 	s.AddTrack(NewListTrack(p))
 	return s
 }
+
+// listedURLs gives s one listed video track of these segment URLs.
+func listedURLs(s *Session, urls ...string) *Session {
+	p := &plan.Track{ID: "video", Kind: plan.Video, Ext: ".ts"}
+	for i, u := range urls {
+		p.Segments = append(p.Segments, plan.Segment{URL: u, Sequence: int64(i)})
+	}
+	return listed(s, p)
+}

@@ -17,11 +17,20 @@ type prober struct {
 	budget int
 	cache  map[int64]bool
 	used   int
+	// claim, if set, is Options.Claim: a copy of segment i the browser is
+	// fetching lands instead of a probe request.
+	claim func(ctx context.Context, track string, i int64) (bool, func())
 }
 
 func (p *prober) has(ctx context.Context, i int64) (bool, error) {
 	if v, ok := p.cache[i]; ok {
 		return v, nil
+	}
+	if p.claim != nil {
+		_, release := p.claim(ctx, p.s.ID, i)
+		if release != nil {
+			defer release()
+		}
 	}
 	if p.s.Have(i) {
 		p.cache[i] = true

@@ -81,9 +81,13 @@ func (e *IncompleteError) Indices() []int64 {
 // any moment can be resumed by calling Run again.
 func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, error) {
 	o.fill()
+	if o.Guard != nil {
+		o.Client = o.Guard.client(o.Client)
+	}
 	p := o.Progress
 	res := &Result{}
-	f := &fetcher{client: o.Client, headers: s.header(), idleTimeout: o.IdleTimeout, maxBytes: o.MaxSegmentBytes}
+	f := &fetcher{client: o.Client, headers: s.header(), idleTimeout: o.IdleTimeout, maxBytes: o.MaxSegmentBytes,
+		minFree: o.MinFreeBytes, minRate: o.MinRate, rateWindow: o.RateWindow}
 
 	if s.State == StateDone && s.Output != "" && fileExists(s.Output) && (strings.HasSuffix(s.Output, ".mp4") || m.NoMerge) {
 		res.Output = s.Output
@@ -96,8 +100,8 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		switch {
 		case errors.Is(err, context.Canceled):
 			s.State, s.Error = StateInterrupted, ""
-		case errors.Is(err, ErrExpired):
-			s.State = StatePaused // new credentials will let it go on
+		case errors.Is(err, ErrExpired), errors.Is(err, ErrLowDisk):
+			s.State = StatePaused // new credentials, or free space, will let it go on
 		}
 		for _, t := range s.Tracks {
 			t.Missing = t.MissingNow()
@@ -189,7 +193,8 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 			tr.direct = target
 		}
 		tr.o.Concurrency = trackConcurrency(o.Concurrency, t, len(s.Tracks))
-		tr.f = &fetcher{client: f.client, headers: f.headers, idleTimeout: f.idleTimeout, maxBytes: f.maxBytes}
+		tf := *f // the same client, headers, limits and guard; its own keys
+		tr.f = &tf
 		runs[n] = tr
 		wg.Go(func() {
 			tr.run(tctx)
@@ -344,7 +349,7 @@ func trackConcurrency(total int, t *Track, tracks int) int {
 
 // probeRange finds the first (when asked) and last index of a template track.
 func probeRange(ctx context.Context, t *Track, f *fetcher, o *Options) error {
-	pr := &prober{s: t, f: f, budget: o.MaxProbes, cache: map[int64]bool{}}
+	pr := &prober{s: t, f: f, budget: o.MaxProbes, cache: map[int64]bool{}, claim: o.Claim}
 	ok, err := pr.has(ctx, t.First)
 	if err != nil {
 		return err

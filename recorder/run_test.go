@@ -221,10 +221,14 @@ func TestRunResumesAfterCancel(t *testing.T) {
 	if s.State != StateInterrupted {
 		t.Errorf("state %q, want %q", s.State, StateInterrupted)
 	}
-	entries, _ := os.ReadDir(s.Main().SegmentDir())
-	for _, e := range entries {
-		if filepath.Ext(e.Name()) == ".partial" {
+	all, _ := os.ReadDir(s.Main().SegmentDir())
+	var entries []os.DirEntry
+	for _, e := range all {
+		switch filepath.Ext(e.Name()) {
+		case ".partial":
 			t.Errorf("a .partial file was left behind: %s", e.Name())
+		case ".ts":
+			entries = append(entries, e)
 		}
 	}
 	if len(entries) == 0 || len(entries) >= len(fx.media.Segments) {

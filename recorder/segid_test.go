@@ -83,7 +83,7 @@ func TestCaptureSegmentsToldApartByQuery(t *testing.T) {
 	o := fastOpts()
 	o.Concurrency = 2
 	c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: o, Merge: MergeOptions{KeepSegments: true}})
-	browse(t, c, srv.URL+"/v/index.m3u8", pl, nil)
+	browse(t, c, srv.URL+"/v/index.m3u8", pl, map[string]string{"Referer": "http://127.0.0.1/watch"})
 
 	// The browser plays: each request is answered from disk or forwarded and tee'd.
 	get := func(n int) {

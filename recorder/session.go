@@ -200,6 +200,9 @@ func (s *Session) Done() int {
 func (s *Session) Save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.check(); err != nil { // what is written must read back (DecodeSession)
+		return fmt.Errorf("session %s: %w: %v", s.ID, ErrBadSession, err)
+	}
 	s.Updated = time.Now().UTC()
 	s.Version = SessionVersion
 	data, err := json.MarshalIndent(s, "", "  ")
@@ -244,7 +247,11 @@ func (st *Store) Create(s *Session) error {
 	if s.State == "" {
 		s.State = StateNew
 	}
-	return s.Save()
+	if err := s.Save(); err != nil {
+		os.Remove(s.dir) // empty: leave no session that cannot be listed
+		return err
+	}
+	return nil
 }
 
 // NewID returns a sortable, unique session id such as 20261125-184100-3fa9c2.

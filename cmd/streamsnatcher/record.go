@@ -47,6 +47,13 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 			fmt.Fprintf(a.stderr, "streamsnatcher: session %s\n", s.ID)
 		}
 	}
+	if a.held != s.Dir() {
+		unlock, err := a.lockSession(s, cmd.Name())
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	f := cmd.Flags()
 	conc, _ := f.GetInt("concurrency")
 	if a.v.IsSet("concurrency") {
@@ -143,6 +150,15 @@ stream it shows becomes a new session, and the segments it carries are not fetch
 			}
 			s, err := a.loadSession(args[0])
 			if err != nil {
+				return err
+			}
+			unlock, err := a.lockSession(s, "replay")
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			a.held = s.Dir()
+			if s, err = a.loadSession(s.Dir()); err != nil { // as the last holder left it
 				return err
 			}
 			h, err := headerFlags(cmd.Flags(), false)

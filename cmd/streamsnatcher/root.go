@@ -31,6 +31,7 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
+	held   string // the directory of the session whose lock this command already holds
 }
 
 // Config is the effective configuration: flags > STREAMSNATCHER_* env > config file > defaults.

@@ -81,7 +81,13 @@ func (a *app) sessionsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := os.RemoveAll(s.Dir()); err != nil {
+				unlock, err := a.lockSession(s, "sessions rm")
+				if err != nil {
+					return err
+				}
+				err = os.RemoveAll(s.Dir())
+				unlock()
+				if err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stderr, "streamsnatcher: removed session %s\n", s.ID)

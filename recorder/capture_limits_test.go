@@ -1,0 +1,93 @@
+package recorder
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
+)
+
+// A page may start at most MaxPerPage recordings, and all pages MaxActive:
+// the next is refused with a message, and no session is made for it.
+func TestCaptureLimitsRecordingsPerPageAndInAll(t *testing.T) {
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	o := fastOpts()
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCapture(ctx, st, CaptureOptions{Run: o, Limits: CaptureLimits{MaxPerPage: 2, MaxActive: 3}})
+	t.Cleanup(func() { cancel(); c.Wait() })
+	seg := func(page string, n int) {
+		// One segment of a new shape: a learning stream, no backfill yet.
+		browse(t, c, fmt.Sprintf("https://cdn.example/%s/v/seg_0001.ts", strings.Repeat("r", n)), tsPacket(), map[string]string{"Referer": page})
+	}
+	count := func() int { list, _ := st.List(); return len(list) }
+	seg("https://a.example/watch", 1)
+	seg("https://a.example/other", 2) // the same page origin
+	if got := count(); got != 2 {
+		t.Fatalf("%d sessions after 2 streams from one page, want 2", got)
+	}
+	seg("https://a.example/watch", 3)
+	if got := count(); got != 2 {
+		t.Errorf("%d sessions after a 3rd stream from one page, want it refused", got)
+	}
+	if !strings.Contains(logs.String(), "2 recordings from https://a.example are active already (at most 2 per page)") {
+		t.Errorf("no clear message for the per-page limit:\n%s", logs.String())
+	}
+	seg("https://b.example/watch", 4)
+	seg("https://c.example/watch", 5)
+	if got := count(); got != 3 {
+		t.Errorf("%d sessions with a limit of 3 in all, want 3", got)
+	}
+	if !strings.Contains(logs.String(), "3 recordings are active already (at most 3)") {
+		t.Errorf("no clear message for the limit in all:\n%s", logs.String())
+	}
+}
+
+// A captured playlist may list at most MaxSegments segments: at the limit it
+// is recorded, one over it is refused with a message.
+func TestCaptureLimitsSegmentsPerPlaylist(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	pl, err := os.ReadFile(fx.media.Playlist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(fx.media.Segments)
+	for _, tc := range []struct {
+		limit  int
+		record bool
+	}{{n - 1, false}, {n, true}} {
+		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+			st, err := NewStore(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs lockedBuffer
+			o := fastOpts()
+			o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: o, Limits: CaptureLimits{MaxSegments: tc.limit}})
+			browse(t, c, fx.origin.URL+"index.m3u8", pl, fx.headers())
+			list, _ := st.List()
+			if (len(list) == 1) != tc.record {
+				t.Fatalf("limit %d, %d segments: %d sessions, want recorded %v", tc.limit, n, len(list), tc.record)
+			}
+			if tc.record {
+				waitState(t, st, list[0].ID, StateDone)
+			} else if want := fmt.Sprintf("lists %d segments, over the %d", n, tc.limit); !strings.Contains(logs.String(), want) {
+				t.Errorf("no message %q in:\n%s", want, logs.String())
+			}
+			cancel()
+			c.Wait()
+		})
+	}
+}
