@@ -124,3 +124,96 @@ func (p *prober) findStart(ctx context.Context, known int64) (int64, error) {
 	}
 	return hi, nil
 }
+
+// A StartError says the first segment of a range is not there: the URL is
+// mistyped, or the numbering starts elsewhere. It wraps ErrNotFound.
+type StartError struct {
+	Index, Next int64  // the index tried and the one after it
+	URL         string // the first URL tried, redacted
+	NextExists  bool   // segment Next is there: the numbering starts later
+}
+
+func (e *StartError) Error() string {
+	if e.NextExists {
+		return fmt.Sprintf("segment %d %s: %v, but segment %d is there: the numbering starts at %d", e.Index, e.URL, ErrNotFound, e.Next, e.Next)
+	}
+	return fmt.Sprintf("segment %d %s: %v, nor segment %d: the first segments are not there", e.Index, e.URL, ErrNotFound, e.Next)
+}
+
+func (e *StartError) Unwrap() error { return ErrNotFound }
+
+// checkStart makes sure segment First exists before anything else is fetched,
+// so that a mistyped URL fails after a request or two instead of a whole
+// backfill's retries. When the start was not given (ProbeStart) and First is 0
+// while segment 1 exists, the site numbers from 1: First moves there, and Last
+// with it when the range was counted (--count N is N segments from the start).
+func (p *prober) checkStart(ctx context.Context) error {
+	s := p.s
+	ok, err := p.has(ctx, s.First)
+	if err != nil || ok {
+		return err
+	}
+	next := s.First + s.Step()
+	nextOK, err := p.has(ctx, next)
+	if err != nil {
+		return err
+	}
+	if nextOK && s.ProbeStart && s.First == 0 {
+		if s.EndKnown {
+			s.Last += s.Step()
+		}
+		s.First = next
+		return nil
+	}
+	return &StartError{Index: s.First, Next: next, URL: redactURL(s.URL(s.First)), NextExists: nextOK}
+}
+
+// checkEnd is for a range the person counted (--count, or --duration rounded
+// up) whose segment First exists: when segment Last is not there, the video
+// ends earlier, and checkEnd returns its real last index, found by binary
+// search between First and Last. Asking is cheaper than retrying the missing
+// tail as if it were lost. A hole in the middle is not mistaken for the end:
+// a miss whose next index exists counts as present.
+func (p *prober) checkEnd(ctx context.Context) (int64, error) {
+	s := p.s
+	ok, err := p.present(ctx, s.Last)
+	if err != nil || ok {
+		return s.Last, err
+	}
+	step := s.Step()
+	lo, hi := s.First, s.Last // lo exists, hi does not
+	for (hi-lo)/step > 1 {
+		mid := lo + ((hi-lo)/step/2)*step
+		ok, err := p.present(ctx, mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// checkRange runs checkStart, and checkEnd when the range is counted, for a
+// `get` session with a template that has nothing on disk yet: the range is
+// what the person typed and may be off by a little. It returns the last index
+// the range had when the end moved, or -1.
+func (p *prober) checkRange(ctx context.Context) (shortenedFrom int64, err error) {
+	s := p.s
+	if err := p.checkStart(ctx); err != nil {
+		return -1, err
+	}
+	if !s.EndKnown {
+		return -1, nil
+	}
+	last, err := p.checkEnd(ctx)
+	if err != nil || last == s.Last {
+		return -1, err
+	}
+	was := s.Last
+	s.Last = last
+	return was, nil
+}

@@ -111,11 +111,22 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 			return fail(StateFailed, err)
 		}
 	}
+	pr := &prober{s: s, f: f, budget: o.MaxProbes, cache: map[int64]bool{}}
+	if s.Template != nil && s.Source == "get" && s.Done() == 0 {
+		// The range is what the person typed: check it before the backfill.
+		p.SetState(StateProbing)
+		was, err := pr.checkRange(ctx)
+		if err != nil {
+			return fail(StateFailed, err)
+		}
+		if was >= 0 {
+			o.Logger.Info("the video ends before the range given", "last", s.Last, "given", was)
+		}
+	}
 	if s.Template != nil && !s.EndKnown {
 		s.State = StateProbing
 		p.SetState(StateProbing)
 		_ = s.Save()
-		pr := &prober{s: s, f: f, budget: o.MaxProbes, cache: map[int64]bool{}}
 		ok, err := pr.has(ctx, s.First)
 		if err != nil {
 			return fail(StateFailed, err)
