@@ -27,6 +27,7 @@ type getOptions struct {
 	duration       string
 	segmentSeconds float64
 	output         string
+	startGiven     bool // --start was given: do not look for the start
 }
 
 const defaultUserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
@@ -45,6 +46,7 @@ func (a *app) getCmd() *cobra.Command {
   streamsnatcher get https://cdn.example.com/v/master.m3u8 -o film.mp4`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.startGiven = cmd.Flags().Changed("start")
 			s, err := o.session(args)
 			if err != nil {
 				return err
@@ -62,7 +64,7 @@ func (a *app) getCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.pad, "pad", 0, "(*) mode: zero-pad the number to this many digits")
-	f.Int64Var(&o.start, "start", 0, "(*) mode: the first segment number")
+	f.Int64Var(&o.start, "start", 0, "(*) mode: the first segment number (default 0, or 1 when the site numbers from 1)")
 	f.Int64Var(&o.count, "count", 0, "(*) mode: how many segments")
 	f.StringVar(&o.duration, "duration", "", "(*) mode: the video's length, hh:mm:ss (with --segment-seconds)")
 	f.Float64Var(&o.segmentSeconds, "segment-seconds", 0, "(*) mode: seconds per segment (with --duration)")
@@ -103,6 +105,7 @@ func (o *getOptions) session(args []string) (*recorder.Session, error) {
 		}
 		s.Template = t
 		s.First = o.start
+		s.ProbeStart = !o.startGiven // 0 or 1: Run looks
 		n, err := o.segmentCount()
 		if err != nil {
 			return nil, err

@@ -63,9 +63,11 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 	opts := recorder.Options{Concurrency: conc, Attempts: tries, Logger: a.log, Progress: prog}
 	mopts := recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, FFmpeg: ffmpeg}
 
+	first0, total0, counted := s.First, s.Total(), s.EndKnown
 	stopRender := a.renderProgress(prog)
 	res, err := recorder.Run(cmd.Context(), s, opts, mopts)
 	stopRender()
+	a.rangeNotes(s, first0, total0, counted)
 	if res != nil && res.Retries != "" && !a.config().Quiet {
 		fmt.Fprintf(a.stderr, "streamsnatcher: %s\n", res.Retries)
 	}
@@ -81,6 +83,17 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 	}
 	fmt.Fprintln(a.stdout, res.Output)
 	return nil
+}
+
+// rangeNotes says how Run corrected the range the person typed: where the
+// numbering starts, and where the video ends when the count was too high.
+func (a *app) rangeNotes(s *recorder.Session, first0 int64, total0 int, counted bool) {
+	if s.First != first0 {
+		fmt.Fprintf(a.stderr, "streamsnatcher: the numbering starts at %d (segment %d is not there)\n", s.First, first0)
+	}
+	if counted && s.EndKnown && s.Total() < total0 {
+		fmt.Fprintf(a.stderr, "streamsnatcher: the video ends at segment %d: %d segment(s), not %d\n", s.Last, s.Total(), total0)
+	}
 }
 
 func joinInts(a []int64) string {
