@@ -255,31 +255,41 @@ func (f *fetcher) get(ctx context.Context, url string, max int64) ([]byte, strin
 
 // exists asks for the first bytes of url and reports whether it is a media segment.
 func (f *fetcher) exists(ctx context.Context, url string) (bool, error) {
+	ok, _, err := f.probe(ctx, url)
+	return ok, err
+}
+
+// probe is exists that also says why a segment is not there: a 404/410
+// (wrapping ErrNotFound) or a body that is not media (ErrNotMedia).
+func (f *fetcher) probe(ctx context.Context, url string) (ok bool, miss, err error) {
 	req, err := f.newRequest(ctx, url)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	req.Header.Set("Range", "bytes=0-1023")
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
+		return false, nil, fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp, url); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return false, nil
+			return false, err, nil
 		}
-		return false, err
+		return false, nil, err
 	}
-	if checkContentType(resp.Header.Get("Content-Type")) != nil {
-		return false, nil
+	if err := checkContentType(resp.Header.Get("Content-Type")); err != nil {
+		return false, err, nil
 	}
 	head := make([]byte, 1024)
 	m, _ := io.ReadFull(resp.Body, head)
-	if m == 0 || sniffMedia(head[:m]) != nil {
-		return false, nil
+	if m == 0 {
+		return false, fmt.Errorf("%w: empty body", ErrNotMedia), nil
 	}
-	return true, nil
+	if err := sniffMedia(head[:m]); err != nil {
+		return false, err, nil
+	}
+	return true, nil, nil
 }
 
 func checkStatus(resp *http.Response, url string) error {

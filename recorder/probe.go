@@ -17,9 +17,11 @@ type prober struct {
 	budget int
 	cache  map[int64]bool
 	used   int
+	miss   error // why the last index asked was not there (ErrNotFound or ErrNotMedia), if it was not
 }
 
 func (p *prober) has(ctx context.Context, i int64) (bool, error) {
+	p.miss = nil
 	if v, ok := p.cache[i]; ok {
 		return v, nil
 	}
@@ -34,7 +36,7 @@ func (p *prober) has(ctx context.Context, i int64) (bool, error) {
 	var ok bool
 	var err error
 	for try := 0; try < 3; try++ { // a passing 5xx or reset should not end the video
-		ok, err = p.f.exists(ctx, p.s.URL(i))
+		ok, p.miss, err = p.f.probe(ctx, p.s.URL(i))
 		if err == nil || errors.Is(err, ErrExpired) || ctx.Err() != nil {
 			break
 		}
@@ -131,16 +133,17 @@ type StartError struct {
 	Index, Next int64  // the index tried and the one after it
 	URL         string // the first URL tried, redacted
 	NextExists  bool   // segment Next is there: the numbering starts later
+	Cause       error  // why segment Index is not there: wraps ErrNotFound or ErrNotMedia
 }
 
 func (e *StartError) Error() string {
 	if e.NextExists {
-		return fmt.Sprintf("segment %d %s: %v, but segment %d is there: the numbering starts at %d", e.Index, e.URL, ErrNotFound, e.Next, e.Next)
+		return fmt.Sprintf("segment %d %s: %v, but segment %d is there: the numbering starts at %d", e.Index, e.URL, e.Cause, e.Next, e.Next)
 	}
-	return fmt.Sprintf("segment %d %s: %v, nor segment %d: the first segments are not there", e.Index, e.URL, ErrNotFound, e.Next)
+	return fmt.Sprintf("segment %d %s: %v, nor segment %d: the first segments are not there", e.Index, e.URL, e.Cause, e.Next)
 }
 
-func (e *StartError) Unwrap() error { return ErrNotFound }
+func (e *StartError) Unwrap() error { return e.Cause }
 
 // checkStart makes sure segment First exists before anything else is fetched,
 // so that a mistyped URL fails after a request or two instead of a whole
@@ -152,6 +155,12 @@ func (p *prober) checkStart(ctx context.Context) error {
 	ok, err := p.has(ctx, s.First)
 	if err != nil || ok {
 		return err
+	}
+	cause := p.miss
+	if cause == nil { // segment First is on disk, or answered before
+		cause = ErrNotFound
+	} else if errors.Is(cause, ErrNotFound) {
+		cause = ErrNotFound // the status and URL are said already
 	}
 	next := s.First + s.Step()
 	nextOK, err := p.has(ctx, next)
@@ -165,7 +174,7 @@ func (p *prober) checkStart(ctx context.Context) error {
 		s.First = next
 		return nil
 	}
-	return &StartError{Index: s.First, Next: next, URL: redactURL(s.URL(s.First)), NextExists: nextOK}
+	return &StartError{Index: s.First, Next: next, URL: redactURL(s.URL(s.First)), NextExists: nextOK, Cause: cause}
 }
 
 // checkEnd is for a range the person counted (--count, or --duration rounded
