@@ -214,6 +214,7 @@ func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Optio
 			// copy may have landed since the list of what to fetch was made.
 			if s.Have(i) {
 				o.Progress.Done.Add(1)
+				o.Progress.Kept.Add(fileSize(s.SegmentPath(i)))
 				return nil
 			}
 		}
@@ -303,9 +304,11 @@ func backfill(ctx context.Context, s *Session, idx []int64, f *fetcher, o *Optio
 
 	var todo []int64
 	o.Progress.Done.Store(0)
+	o.Progress.Kept.Store(0)
 	for _, i := range idx {
 		if s.Have(i) {
 			o.Progress.Done.Add(1)
+			o.Progress.Kept.Add(fileSize(s.SegmentPath(i)))
 			fd.mark(i, ready)
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -63,7 +64,8 @@ type fetcher struct {
 	headers     http.Header
 	idleTimeout time.Duration
 	maxBytes    int64
-	block       cipher.Block // the session's AES-128 key; nil when segments are clear
+	block       cipher.Block  // the session's AES-128 key; nil when segments are clear
+	inflight    *atomic.Int64 // if set, counts the bytes of segment bodies still arriving
 }
 
 // createSegmentFile opens a segment's .partial file for writing. Tests replace
@@ -183,11 +185,18 @@ func (f *fetcher) fetchTo(ctx context.Context, url, path string, sniff bool, dec
 	defer bufPool.Put(bp)
 	buf := *bp
 	var n int64
+	if f.inflight != nil {
+		// Done or failed, the body is no longer in flight.
+		defer func() { f.inflight.Add(-n) }()
+	}
 	for {
 		m, rerr := resp.Body.Read(buf)
 		if m > 0 {
 			timer.Reset(idle)
 			n += int64(m)
+			if f.inflight != nil {
+				f.inflight.Add(int64(m))
+			}
 			if f.maxBytes > 0 && n > f.maxBytes {
 				return 0, fmt.Errorf("%s: %w: over %d bytes", redactURL(url), ErrTooLarge, f.maxBytes)
 			}

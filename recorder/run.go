@@ -76,7 +76,7 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	o.fill()
 	p := o.Progress
 	res := &Result{}
-	f := &fetcher{client: o.Client, headers: s.header(), idleTimeout: o.IdleTimeout, maxBytes: o.MaxSegmentBytes}
+	f := &fetcher{client: o.Client, headers: s.header(), idleTimeout: o.IdleTimeout, maxBytes: o.MaxSegmentBytes, inflight: &p.InFlight}
 
 	if s.State == StateDone && s.Output != "" && fileExists(s.Output) && (strings.HasSuffix(s.Output, ".mp4") || m.NoMerge) {
 		res.Output = s.Output

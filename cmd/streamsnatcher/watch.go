@@ -130,7 +130,7 @@ streamsnatcher: play a video for a few seconds; finished videos go to %s. Ctrl-C
 			out = append(out, tracked{label: st.Session.ID, p: st.Progress})
 		}
 		return out
-	})
+	}, nil)
 	err = <-errc
 	stopRender()
 	if browser != nil && browser.Process != nil {
