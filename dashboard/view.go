@@ -27,6 +27,7 @@ type Stream struct {
 	Done    int64   `json:"done"`
 	Total   int64   `json:"total"` // 0 while unknown
 	Missing int     `json:"missing"`
+	Gaps    int     `json:"gaps"` // left out of the output (allow-gaps)
 	Failed  int64   `json:"failed"`
 	Bytes   int64   `json:"bytes"`
 	MB      float64 `json:"mb"`
@@ -54,7 +55,7 @@ func (h *handler) snapshot() []Stream {
 		ids[s.ID] = true
 		v := Stream{
 			ID: s.ID, State: s.State, Reason: st.Reason, Error: s.Error, Source: s.Source, Created: s.Created,
-			Template: st.Template, Headers: []Header{}, Missing: len(s.Missing),
+			Template: st.Template, Headers: []Header{}, Missing: len(s.Missing), Gaps: len(s.Gaps),
 			Done: int64(s.SegmentsDone), Total: int64(s.SegmentsTotal), ETA: -1,
 		}
 		for k, val := range st.Headers {

@@ -175,4 +175,13 @@ func TestRunHoleInTheMiddleIsMissing(t *testing.T) {
 	if s.Last != n-1 {
 		t.Errorf("range ends at %d, want %d", s.Last, n-1)
 	}
+
+	// Merged without it, the summary (sessions, sessions --json, the dashboard) says so.
+	if _, err := Run(context.Background(), s, opts, MergeOptions{AllowGaps: true}); err != nil {
+		t.Fatalf("Run with AllowGaps: %v", err)
+	}
+	sum := s.Summary()
+	if sum.State != StateDone || len(sum.Gaps) != 1 || sum.Gaps[0] != 4 || sum.SegmentsDone != int(n)-1 {
+		t.Errorf("summary: state %s done %d/%d gaps %v, want done %d/%d gaps [4]", sum.State, sum.SegmentsDone, sum.SegmentsTotal, sum.Gaps, n-1, n)
+	}
 }

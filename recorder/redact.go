@@ -105,13 +105,12 @@ type RedactedSession struct {
 	Playlist string            `json:"playlist_url,omitempty"`
 	Headers  map[string]string `json:"headers,omitempty"`
 	Target   string            `json:"target,omitempty"`
-	Gaps     []int64           `json:"gaps,omitempty"`
 }
 
 // Redacted returns the session as it may be printed.
 func (s *Session) Redacted() RedactedSession {
 	r := RedactedSession{Summary: s.Summary(), Source: s.Source, Page: redactURL(s.Page),
-		Playlist: redactURL(s.PlaylistURL), Target: s.Target, Gaps: s.Gaps, Headers: map[string]string{}}
+		Playlist: redactURL(s.PlaylistURL), Target: s.Target, Headers: map[string]string{}}
 	if s.Template != nil {
 		r.Template = redactURL(s.Template.String())
 	}

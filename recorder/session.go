@@ -341,6 +341,7 @@ type Summary struct {
 	SegmentsTotal int       `json:"segments_total"`
 	SegmentsDone  int       `json:"segments_done"`
 	Missing       []int64   `json:"missing"`
+	Gaps          []int64   `json:"gaps"` // left out of the output (allow-gaps): not in segments_done
 	Output        string    `json:"output,omitempty"`
 	Error         string    `json:"error,omitempty"`
 	Dir           string    `json:"dir"`
@@ -355,9 +356,14 @@ func (s *Session) Summary() Summary {
 	if missing == nil {
 		missing = []int64{}
 	}
+	gaps, done := []int64{}, s.Done()
+	if s.State == StateDone && len(s.Gaps) > 0 {
+		gaps = append(gaps, s.Gaps...)
+		done = max(0, done-len(gaps)) // a merge with gaps is not complete
+	}
 	return Summary{
 		ID: s.ID, State: s.State, Source: s.Source, Created: s.Created, Input: redactURL(s.Input),
-		SegmentsTotal: s.Total(), SegmentsDone: s.Done(), Missing: missing,
+		SegmentsTotal: s.Total(), SegmentsDone: done, Missing: missing, Gaps: gaps,
 		Output: s.Output, Error: s.Error, Dir: s.dir,
 	}
 }
