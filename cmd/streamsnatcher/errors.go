@@ -112,6 +112,9 @@ func (a *app) report(ctx context.Context, err error) int {
 	case errors.Is(err, recorder.ErrBadSession):
 		hint = "the session file is damaged; its segments are kept next to it"
 	}
+	if errors.As(err, &ue) {
+		code = exitUsage // also when a hint came with it
+	}
 	if errors.As(err, &ie) {
 		code = exitIncomplete
 		if hint == "" || errors.Is(err, recorder.ErrNotFound) {

@@ -154,10 +154,10 @@ func (o *getOptions) segmentCount() (int64, error) {
 	}
 	d, err := parseDuration(o.duration)
 	if err != nil {
-		return 0, hinted(fmt.Errorf("--duration %q: %w", o.duration, err), "write the length as hh:mm:ss, mm:ss or seconds, e.g. --duration 1:02:03")
+		return 0, hinted(usageError{fmt.Errorf("--duration %q: %w", o.duration, err)}, "write the length as hh:mm:ss, mm:ss or seconds, e.g. --duration 1:02:03")
 	}
 	if o.segmentSeconds <= 0 {
-		return 0, hinted(errors.New("--duration needs --segment-seconds"), "the seconds per segment are in the playlist's #EXT-X-TARGETDURATION, often 2, 4, 6 or 10")
+		return 0, hinted(usageError{errors.New("--duration needs --segment-seconds")}, "the seconds per segment are in the playlist's #EXT-X-TARGETDURATION, often 2, 4, 6 or 10")
 	}
 	return int64(math.Ceil(d.Seconds()/o.segmentSeconds - 1e-9)), nil
 }
