@@ -124,6 +124,9 @@ func (o *getOptions) session(args []string) (*recorder.Session, error) {
 				return nil, err
 			}
 		}
+		if err := distinctURLs(args); err != nil {
+			return nil, err
+		}
 		t, err := urltemplate.Learn(args)
 		if err != nil {
 			return nil, err
