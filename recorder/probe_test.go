@@ -156,6 +156,18 @@ func TestRunCountPastTheEnd(t *testing.T) {
 	}
 }
 
+// An origin failing at first (5xx) is not a mistyped URL: the range check
+// gives up and the backfill's retries with backoff fetch everything.
+func TestRunFlakyStartIsNotFatal(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{Faults: testorigin.Faults{Seed: 1, P500: 1, MaxPerPath: 4}})
+	s := placeholderSession(t, fx, fx.origin.URL+"seg_(*).ts", 0, int64(len(fx.media.Segments)), false)
+	res, err := Run(context.Background(), s, fastOpts(), MergeOptions{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	fx.checkOutput(t, res.Output)
+}
+
 // A segment missing in the middle is still missing, not the end of the video.
 func TestRunHoleInTheMiddleIsMissing(t *testing.T) {
 	fx := newFixture(t, testorigin.Options{})

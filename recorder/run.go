@@ -116,8 +116,13 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		// The range is what the person typed: check it before the backfill.
 		p.SetState(StateProbing)
 		was, err := pr.checkRange(ctx)
-		if err != nil {
+		var se *StartError
+		switch {
+		case errors.As(err, &se) || ctx.Err() != nil:
 			return fail(StateFailed, err)
+		case err != nil:
+			// A 5xx or reset proves nothing: the backfill retries with backoff.
+			o.Logger.Info("could not check the range; fetching it as given", "err", err)
 		}
 		if was >= 0 {
 			o.Logger.Info("the video ends before the range given", "last", s.Last, "given", was)
