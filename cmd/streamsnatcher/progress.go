@@ -51,7 +51,7 @@ func (a *app) renderAll(items func() []tracked, notes func() []string) (stop fun
 		now := time.Now()
 		var b strings.Builder
 		if tty && drawn > 0 {
-			fmt.Fprintf(&b, "\x1b[%dA", drawn) // back to the first line of the last frame
+			fmt.Fprintf(&b, "\x1b[%dA\x1b[J", drawn) // back to the first line of the last frame, cleared: the list may shrink
 			drawn = 0
 		}
 		if notes != nil {
