@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -207,7 +208,8 @@ func TestStreamsJSON(t *testing.T) {
 	if len(again) != 2 || again[1].Reason != "" {
 		t.Errorf("downloading stream shows reason %q, want none", again[1].Reason)
 	}
-	if dl.Host != "cdn2.example" || dl.Done != 40 || dl.Total != 100 || dl.Missing != 2 || dl.Failed != 2 ||
+	// Stopped, its counts add up: 40 done + 60 missing = 100, whatever the last save listed.
+	if dl.Host != "cdn2.example" || dl.Done != 40 || dl.Total != 100 || dl.Missing != 60 || dl.Failed != 2 ||
 		dl.Bytes != 3_000_000 || dl.MB != 3 || dl.Reason != "waiting for the origin" || dl.File != "" {
 		t.Errorf("downloading stream: %+v", dl)
 	}
@@ -500,5 +502,35 @@ func TestStreamsRedactSecrets(t *testing.T) {
 		if !strings.Contains(body, keep) {
 			t.Errorf("/api/streams lost %q:\n%s", keep, body)
 		}
+	}
+}
+
+// The error box: one line per distinct cause, not the same 404 twenty-seven times.
+func TestCauses(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("27 segment(s) missing after every retry: segment 3: https://cdn.example/v/seg_3.ts?token=<redacted>: status 404 Not Found")
+	for i := 4; i <= 24; i++ {
+		fmt.Fprintf(&b, "\n  segment %d: https://cdn.example/v/seg_%d.ts: status 404 Not Found", i, i)
+	}
+	b.WriteString("\n  segment 25: https://cdn.example/v/seg_25.ts: connection reset")
+	b.WriteString("\n  … and 2 more")
+	for _, tc := range []struct {
+		name, text string
+		want       []string
+	}{
+		{"none", "", nil},
+		{"one line", "playlist https://x/a.m3u8: no segments", []string{"playlist https://x/a.m3u8: no segments"}},
+		{"incomplete", b.String(), []string{
+			"27 segment(s) missing after every retry",
+			"22 segments (3, 4, 5, …, 24): status 404 Not Found",
+			"1 segment (25): connection reset",
+			"and 2 more",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := causes(tc.text); !slices.Equal(got, tc.want) {
+				t.Errorf("causes: got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -239,6 +239,7 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 			// copy may have landed since the list of what to fetch was made.
 			if s.Have(i) {
 				o.Progress.Done.Add(1)
+				o.Progress.Kept.Add(fileSize(s.SegmentPath(i)))
 				return nil
 			}
 		}
@@ -329,6 +330,7 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 	}
 
 	var todo []int64
+	o.Progress.Kept.Store(0)
 	for _, i := range idx {
 		if s.IsGap(i) {
 			fd.mark(i, skipped) // EXT-X-GAP: a hole by design, never fetched
@@ -336,6 +338,7 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 		}
 		if s.Have(i) {
 			o.Progress.Done.Add(1)
+			o.Progress.Kept.Add(fileSize(s.SegmentPath(i)))
 			fd.mark(i, ready)
 			continue
 		}

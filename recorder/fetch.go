@@ -71,6 +71,7 @@ type fetcher struct {
 	minFree     int64          // free-space floor of the segment's disk (see Options.MinFreeBytes)
 	minRate     int64          // bytes/s a body must average over each rateWindow; 0: no floor
 	rateWindow  time.Duration
+	inflight    *atomic.Int64 // if set, counts the bytes of segment bodies still arriving
 }
 
 // createSegmentFile opens a segment's .partial file for writing. Tests replace
@@ -209,11 +210,18 @@ func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRang
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
+	if f.inflight != nil {
+		// Done or failed, the body is no longer in flight.
+		defer func() { f.inflight.Add(-atomic.LoadInt64(&n)) }()
+	}
 	for {
 		m, rerr := resp.Body.Read(buf)
 		if m > 0 {
 			timer.Reset(idle)
 			atomic.AddInt64(&n, int64(m))
+			if f.inflight != nil {
+				f.inflight.Add(int64(m))
+			}
 			if f.maxBytes > 0 && n > f.maxBytes {
 				return 0, fmt.Errorf("%s: %w: over %d bytes", redactURL(url), ErrTooLarge, f.maxBytes)
 			}
@@ -288,31 +296,41 @@ func (f *fetcher) get(ctx context.Context, url string, max int64) ([]byte, strin
 
 // exists asks for the first bytes of url and reports whether it is a media segment.
 func (f *fetcher) exists(ctx context.Context, url string) (bool, error) {
+	ok, _, err := f.probe(ctx, url)
+	return ok, err
+}
+
+// probe is exists that also says why a segment is not there: a 404/410
+// (wrapping ErrNotFound) or a body that is not media (ErrNotMedia).
+func (f *fetcher) probe(ctx context.Context, url string) (ok bool, miss, err error) {
 	req, err := f.newRequest(ctx, url)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	req.Header.Set("Range", "bytes=0-1023")
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", redactURL(url), untrusted(cleanNetErr(err)))
+		return false, nil, fmt.Errorf("%s: %w", redactURL(url), untrusted(cleanNetErr(err)))
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp, url); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return false, nil
+			return false, err, nil
 		}
-		return false, err
+		return false, nil, err
 	}
-	if checkContentType(resp.Header.Get("Content-Type")) != nil {
-		return false, nil
+	if err := checkContentType(resp.Header.Get("Content-Type")); err != nil {
+		return false, err, nil
 	}
 	head := make([]byte, 1024)
 	m, _ := io.ReadFull(resp.Body, head)
-	if m == 0 || sniffMedia(head[:m]) != nil {
-		return false, nil
+	if m == 0 {
+		return false, fmt.Errorf("%w: empty body", ErrNotMedia), nil
 	}
-	return true, nil
+	if err := sniffMedia(head[:m]); err != nil {
+		return false, err, nil
+	}
+	return true, nil, nil
 }
 
 // ErrRange means the origin did not answer a byte-range request with the

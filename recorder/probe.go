@@ -20,9 +20,11 @@ type prober struct {
 	// claim, if set, is Options.Claim: a copy of segment i the browser is
 	// fetching lands instead of a probe request.
 	claim func(ctx context.Context, track string, i int64) (bool, func())
+	miss  error // why the last index asked was not there (ErrNotFound or ErrNotMedia), if it was not
 }
 
 func (p *prober) has(ctx context.Context, i int64) (bool, error) {
+	p.miss = nil
 	if v, ok := p.cache[i]; ok {
 		return v, nil
 	}
@@ -43,7 +45,7 @@ func (p *prober) has(ctx context.Context, i int64) (bool, error) {
 	var ok bool
 	var err error
 	for try := 0; try < 3; try++ { // a passing 5xx or reset should not end the video
-		ok, err = p.f.exists(ctx, p.s.URL(i))
+		ok, p.miss, err = p.f.probe(ctx, p.s.URL(i))
 		if err == nil || errors.Is(err, ErrExpired) || errors.Is(err, ErrUntrusted) || ctx.Err() != nil {
 			break
 		}
@@ -132,4 +134,104 @@ func (p *prober) findStart(ctx context.Context, known int64) (int64, error) {
 		}
 	}
 	return hi, nil
+}
+
+// A StartError says the first segment of a range is not there: the URL is
+// mistyped, or the numbering starts elsewhere. It wraps ErrNotFound.
+type StartError struct {
+	Index, Next int64  // the index tried and the one after it
+	URL         string // the first URL tried, redacted
+	NextExists  bool   // segment Next is there: the numbering starts later
+	Cause       error  // why segment Index is not there: wraps ErrNotFound or ErrNotMedia
+}
+
+func (e *StartError) Error() string {
+	if e.NextExists {
+		return fmt.Sprintf("segment %d %s: %v, but segment %d is there: the numbering starts at %d", e.Index, e.URL, e.Cause, e.Next, e.Next)
+	}
+	return fmt.Sprintf("segment %d %s: %v, nor segment %d: the first segments are not there", e.Index, e.URL, e.Cause, e.Next)
+}
+
+func (e *StartError) Unwrap() error { return e.Cause }
+
+// checkStart makes sure segment First exists before anything else is fetched,
+// so that a mistyped URL fails after a request or two instead of a whole
+// backfill's retries. When the start was not given (ProbeStart) and First is 0
+// while segment 1 exists, the site numbers from 1: First moves there, and Last
+// with it when the range was counted (--count N is N segments from the start).
+func (p *prober) checkStart(ctx context.Context) error {
+	s := p.s
+	ok, err := p.has(ctx, s.First)
+	if err != nil || ok {
+		return err
+	}
+	cause := p.miss
+	if cause == nil { // segment First is on disk, or answered before
+		cause = ErrNotFound
+	} else if errors.Is(cause, ErrNotFound) {
+		cause = ErrNotFound // the status and URL are said already
+	}
+	next := s.First + s.Step()
+	nextOK, err := p.has(ctx, next)
+	if err != nil {
+		return err
+	}
+	if nextOK && s.ProbeStart && s.First == 0 {
+		if s.EndKnown {
+			s.Last += s.Step()
+		}
+		s.First = next
+		return nil
+	}
+	return &StartError{Index: s.First, Next: next, URL: redactURL(s.URL(s.First)), NextExists: nextOK, Cause: cause}
+}
+
+// checkEnd is for a range the person counted (--count, or --duration rounded
+// up) whose segment First exists: when segment Last is not there, the video
+// ends earlier, and checkEnd returns its real last index, found by binary
+// search between First and Last. Asking is cheaper than retrying the missing
+// tail as if it were lost. A hole in the middle is not mistaken for the end:
+// a miss whose next index exists counts as present.
+func (p *prober) checkEnd(ctx context.Context) (int64, error) {
+	s := p.s
+	ok, err := p.present(ctx, s.Last)
+	if err != nil || ok {
+		return s.Last, err
+	}
+	step := s.Step()
+	lo, hi := s.First, s.Last // lo exists, hi does not
+	for (hi-lo)/step > 1 {
+		mid := lo + ((hi-lo)/step/2)*step
+		ok, err := p.present(ctx, mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// checkRange runs checkStart, and checkEnd when the range is counted, for a
+// `get` session with a template that has nothing on disk yet: the range is
+// what the person typed and may be off by a little. It returns the last index
+// the range had when the end moved, or -1.
+func (p *prober) checkRange(ctx context.Context) (shortenedFrom int64, err error) {
+	s := p.s
+	if err := p.checkStart(ctx); err != nil {
+		return -1, err
+	}
+	if !s.EndKnown {
+		return -1, nil
+	}
+	last, err := p.checkEnd(ctx)
+	if err != nil || last == s.Last {
+		return -1, err
+	}
+	was := s.Last
+	s.Last = last
+	return was, nil
 }

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ type Progress struct {
 	Done     atomic.Int64 // segments complete on disk (including those found there)
 	Fetched  atomic.Int64 // segments downloaded in this run
 	Bytes    atomic.Int64 // bytes downloaded in this run
+	InFlight atomic.Int64 // bytes received of segments still downloading
+	Kept     atomic.Int64 // bytes of segments that were already there: on disk, or the browser's copies
 	Failed   atomic.Int64 // segments that gave up after every retry
 	Attempts atomic.Int64 // requests made for segments
 
@@ -83,4 +86,24 @@ func (p *Progress) RetrySummary() string {
 		parts[i] = fmt.Sprintf("%s: %d", k, r[k])
 	}
 	return fmt.Sprintf("%d retries (%s)", total, strings.Join(parts, ", "))
+}
+
+// Estimate is what a renderer needs to show a run's progress by bytes: the
+// bytes so far (downloaded, arriving, and already there) and, once a segment
+// is complete, the expected total from the average segment size (0 before).
+func (p *Progress) Estimate() (have, total int64) {
+	complete := p.Bytes.Load() + p.Kept.Load()
+	have = complete + p.InFlight.Load()
+	if done, n := p.Done.Load(), p.Total.Load(); done > 0 && n > 0 {
+		total = max(complete*n/done, have)
+	}
+	return have, total
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }

@@ -30,7 +30,6 @@ type RedactedSession struct {
 	Playlist string            `json:"playlist_url,omitempty"`
 	Headers  map[string]string `json:"headers,omitempty"`
 	Target   string            `json:"target,omitempty"`
-	Gaps     []int64           `json:"gaps,omitempty"`
 }
 
 // Redacted returns the session as it may be printed.

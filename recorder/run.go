@@ -87,7 +87,7 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	p := o.Progress
 	res := &Result{}
 	f := &fetcher{client: o.Client, headers: s.header(), idleTimeout: o.IdleTimeout, maxBytes: o.MaxSegmentBytes,
-		minFree: o.MinFreeBytes, minRate: o.MinRate, rateWindow: o.RateWindow}
+		minFree: o.MinFreeBytes, minRate: o.MinRate, rateWindow: o.RateWindow, inflight: &p.InFlight}
 
 	if s.State == StateDone && s.Output != "" && fileExists(s.Output) && (strings.HasSuffix(s.Output, ".mp4") || m.NoMerge) {
 		res.Output = s.Output
@@ -132,14 +132,36 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		removePartials(t.SegmentDir())
 	}
 	for _, t := range s.Tracks {
-		if t.Template != nil && !t.EndKnown {
+		if t.Template == nil {
+			continue
+		}
+		pr := &prober{s: t, f: f, budget: o.MaxProbes, cache: map[int64]bool{}, claim: o.Claim}
+		if s.Source == "get" && t.Done() == 0 {
+			// The range is what the person typed: check it before the backfill.
+			p.SetState(StateProbing)
+			was, err := pr.checkRange(ctx)
+			var se *StartError
+			switch {
+			case errors.As(err, &se) || ctx.Err() != nil:
+				return fail(StateFailed, err)
+			case err != nil:
+				// A 5xx or reset proves nothing: the backfill retries with backoff.
+				o.Logger.Info("could not check the range; fetching it as given", "err", err)
+			}
+			if was >= 0 {
+				o.Logger.Info("the video ends before the range given", "last", t.Last, "given", was)
+			}
+		}
+		if !t.EndKnown {
 			s.State = StateProbing
 			p.SetState(StateProbing)
 			_ = s.Save()
-			if err := probeRange(ctx, t, f, &o); err != nil {
+			if err := probeRange(ctx, t, pr, &o); err != nil {
 				return fail(StateFailed, err)
 			}
 		}
+	}
+	for _, t := range s.Tracks {
 		if !t.EndKnown {
 			return fail(StateFailed, fmt.Errorf("%s track: the end of the video is unknown", t.ID))
 		}
@@ -348,8 +370,7 @@ func trackConcurrency(total int, t *Track, tracks int) int {
 }
 
 // probeRange finds the first (when asked) and last index of a template track.
-func probeRange(ctx context.Context, t *Track, f *fetcher, o *Options) error {
-	pr := &prober{s: t, f: f, budget: o.MaxProbes, cache: map[int64]bool{}, claim: o.Claim}
+func probeRange(ctx context.Context, t *Track, pr *prober, o *Options) error {
 	ok, err := pr.has(ctx, t.First)
 	if err != nil {
 		return err

@@ -97,6 +97,25 @@ func render(parts []Part, index int64) string {
 // "https://cdn.example.com/v/720p/{index:06d}.ts?token=T (step 1, seen 12..15)".
 func (t *Template) String() string {
 	var b strings.Builder
+	b.WriteString(t.Pattern())
+	fmt.Fprintf(&b, " (step %d, ", t.Step)
+	if t.Last < t.First {
+		b.WriteString("none seen")
+	} else {
+		fmt.Fprintf(&b, "seen %d..%d", t.First, t.Last)
+	}
+	if t.Tentative {
+		b.WriteString(", tentative guess")
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// Pattern is the URL with its number field, e.g.
+// "https://cdn.example.com/v/720p/{index:06d}.ts?token=T": the field is
+// {index[*MUL][+ADD|-SUB][:0WIDTHd]}.
+func (t *Template) Pattern() string {
+	var b strings.Builder
 	for _, p := range t.Parts {
 		if p.Field == nil {
 			b.WriteString(p.Lit)
@@ -116,16 +135,6 @@ func (t *Template) String() string {
 		}
 		b.WriteString("}")
 	}
-	fmt.Fprintf(&b, " (step %d, ", t.Step)
-	if t.Last < t.First {
-		b.WriteString("none seen")
-	} else {
-		fmt.Fprintf(&b, "seen %d..%d", t.First, t.Last)
-	}
-	if t.Tentative {
-		b.WriteString(", tentative guess")
-	}
-	b.WriteString(")")
 	return b.String()
 }
 

@@ -503,3 +503,17 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Errorf("JSON round trip: got %s, want %s", back.String(), tpl.String())
 	}
 }
+
+// Pattern is String without the prose: what scripts read from template --json.
+func TestPattern(t *testing.T) {
+	tmpl, err := Learn([]string{"https://cdn.example.com/v/720p/000012.ts?t=1", "https://cdn.example.com/v/720p/000014.ts?t=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tmpl.Pattern(), "https://cdn.example.com/v/720p/{index:06d}.ts?t=1"; got != want {
+		t.Errorf("Pattern: got %q, want %q", got, want)
+	}
+	if got := tmpl.String(); !strings.HasPrefix(got, tmpl.Pattern()+" (step 2, ") {
+		t.Errorf("String: got %q, want the pattern and then the prose", got)
+	}
+}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -21,14 +23,15 @@ var globalKeys = []string{"data-dir", "ca-dir", "quiet", "debug"}
 // runKeys are the settings of the commands that record (get, replay, watch)
 // that a config file or the environment may also give.
 var runKeys = []string{"concurrency", "retries", "allow-gaps", "keep-segments", "variant", "ffmpeg",
-	"listen", "out-dir", "allow-remote", "upstream-ca", "insecure-upstream", "browser", "chromium"}
+	"listen", "out-dir", "allow-remote", "upstream-ca", "insecure-upstream", "browser", "headless", "chromium"}
 
 // A setting is one key's effective value and where it came from.
 type setting struct {
-	Key    string `json:"key"`
-	Value  any    `json:"value"`
-	Source string `json:"source"`         // "flag", "env", "file" or "default"
-	From   string `json:"from,omitempty"` // the flag, variable or file
+	Key     string `json:"key"`
+	Value   any    `json:"value"`
+	Source  string `json:"source"`            // "flag", "env", "file" or "default"
+	From    string `json:"from,omitempty"`    // the flag, variable or file
+	Problem string `json:"problem,omitempty"` // why the value cannot be used
 }
 
 func envName(key string) string {
@@ -133,7 +136,8 @@ func (a *app) settings(cmd *cobra.Command) []setting {
 		if fl != nil {
 			kind = fl.Value.Type()
 		}
-		out = append(out, setting{Key: k, Value: typed(kind, configString(a.v.Get(k))), Source: src, From: from})
+		val := configString(a.v.Get(k))
+		out = append(out, setting{Key: k, Value: typed(kind, val), Source: src, From: from, Problem: invalid(fl, src, val)})
 	}
 	defs := a.runFlagDefs()
 	for _, k := range runKeys {
@@ -149,8 +153,51 @@ func (a *app) settings(cmd *cobra.Command) []setting {
 		case "file":
 			val = configString(a.v.Get(k))
 		}
-		out = append(out, setting{Key: k, Value: typed(fl.Value.Type(), val), Source: src, From: from})
+		out = append(out, setting{Key: k, Value: typed(fl.Value.Type(), val), Source: src, From: from, Problem: invalid(fl, src, val)})
 	}
+	return out
+}
+
+// invalid says why val cannot be the value of flag fl ("" when it can):
+// the check the commands make when they use it. fl belongs to a throwaway
+// flag set or to a flag the command line did not set.
+func invalid(fl *pflag.Flag, src, val string) string {
+	if fl == nil || src == "default" || src == "flag" {
+		return ""
+	}
+	old := fl.Value.String()
+	defer fl.Value.Set(old)
+	if err := fl.Value.Set(val); err != nil {
+		return fmt.Sprintf("not a valid %s", fl.Value.Type())
+	}
+	return ""
+}
+
+// unknownKeys lists the keys of the config file, and the STREAMSNATCHER_*
+// variables, that are no setting: a typo there is silently ignored otherwise.
+func (a *app) unknownKeys() []string {
+	known := map[string]bool{"config": true}
+	for _, k := range append(append([]string{}, globalKeys...), runKeys...) {
+		known[k] = true
+	}
+	var out []string
+	for _, k := range a.v.AllKeys() {
+		if !known[k] && a.v.InConfig(k) {
+			out = append(out, fmt.Sprintf("%q in %s", k, a.v.ConfigFileUsed()))
+		}
+	}
+	// Variables that are no setting but are read: stats on exit, and the tests' own.
+	envKnown := map[string]bool{"STREAMSNATCHER_STATS": true, "STREAMSNATCHER_BENCH_LOG": true, "STREAMSNATCHER_SCREENSHOT": true}
+	for k := range known {
+		envKnown[envName(k)] = true
+	}
+	for _, kv := range os.Environ() {
+		name, val, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "STREAMSNATCHER_") && !envKnown[name] && val != "" {
+			out = append(out, "environment variable "+name)
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 
@@ -189,21 +236,41 @@ the defaults.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, loaded, src := a.configFile(cmd)
 			list := a.settings(cmd)
+			unknown := a.unknownKeys()
+			var problems []string
+			for _, s := range list {
+				if s.Problem != "" {
+					problems = append(problems, fmt.Sprintf("%s %v (from %s %s): %s", s.Key, s.Value, s.Source, s.From, s.Problem))
+				}
+			}
+			for _, u := range unknown {
+				problems = append(problems, "unknown setting "+u)
+			}
+			var bad error
+			if len(problems) > 0 {
+				bad = hinted(fmt.Errorf("the configuration has %d problem(s): %s", len(problems), strings.Join(problems, "; ")),
+					"fix or remove them: streamsnatcher.example.yaml lists every key and its type")
+			}
+			if unknown == nil {
+				unknown = []string{}
+			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
+				err := enc.Encode(struct {
 					ConfigFile struct {
 						Path   string `json:"path"`
 						Loaded bool   `json:"loaded"`
 						Source string `json:"source"`
 					} `json:"config_file"`
 					Settings []setting `json:"settings"`
+					Unknown  []string  `json:"unknown"`
 				}{ConfigFile: struct {
 					Path   string `json:"path"`
 					Loaded bool   `json:"loaded"`
 					Source string `json:"source"`
-				}{path, loaded, src}, Settings: list})
+				}{path, loaded, src}, Settings: list, Unknown: unknown})
+				return errors.Join(err, bad)
 			}
 			state := "not found"
 			if loaded {
@@ -220,9 +287,12 @@ the defaults.`,
 				if s.From != "" {
 					where += " " + s.From
 				}
+				if s.Problem != "" {
+					where += "  <- INVALID: " + s.Problem
+				}
 				fmt.Fprintf(tw, "%s\t%v\t%s\n", s.Key, s.Value, where)
 			}
-			return tw.Flush()
+			return errors.Join(tw.Flush(), bad)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

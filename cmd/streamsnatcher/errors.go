@@ -59,6 +59,7 @@ func (a *app) report(ctx context.Context, err error) int {
 	var ie *recorder.IncompleteError
 	var se *sessionError
 	var pe *playlist.ParseError
+	var ste *recorder.StartError
 	id := "<session id>"
 	if errors.As(err, &se) {
 		id = se.id
@@ -86,6 +87,10 @@ func (a *app) report(ctx context.Context, err error) int {
 		hint = "put (*) where the segment number goes, e.g. https://cdn.example.com/v/seg_(*).ts --pad 5, or give a .m3u8 playlist URL"
 	case errors.Is(err, urltemplate.ErrBadURL):
 		hint = "give an absolute http:// or https:// URL, quoted for the shell"
+	case errors.As(err, &ste) && ste.NextExists:
+		hint = fmt.Sprintf("try --start %d, or leave --start out: the start is then found by itself", ste.Next)
+	case errors.As(err, &ste):
+		hint = "check the URL: (*) must stand where the segment number goes and --pad match its digits (seg_00012.ts is --pad 5); or give one segment URL as the browser requests it, without (*), and the numbering is learned"
 	case errors.Is(err, recorder.ErrNotFound):
 		hint = "check the URL: the origin has no such segment"
 	case errors.Is(err, recorder.ErrProbeLimit):
@@ -106,6 +111,9 @@ func (a *app) report(ctx context.Context, err error) int {
 		hint = "list sessions with: streamsnatcher sessions"
 	case errors.Is(err, recorder.ErrBadSession):
 		hint = "the session file is damaged; its segments are kept next to it"
+	}
+	if errors.As(err, &ue) {
+		code = exitUsage // also when a hint came with it
 	}
 	if errors.As(err, &ie) {
 		code = exitIncomplete

@@ -29,6 +29,7 @@ type getOptions struct {
 	segmentSeconds float64
 	output         string
 	init           string
+	startGiven     bool // --start was given: do not look for the start
 }
 
 const defaultUserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
@@ -47,6 +48,7 @@ func (a *app) getCmd() *cobra.Command {
   streamsnatcher get https://cdn.example.com/v/master.m3u8 -o film.mp4`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.startGiven = cmd.Flags().Changed("start")
 			s, err := o.session(args)
 			if err != nil {
 				return err
@@ -64,7 +66,7 @@ func (a *app) getCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.pad, "pad", 0, "(*) mode: zero-pad the number to this many digits")
-	f.Int64Var(&o.start, "start", 0, "(*) mode: the first segment number")
+	f.Int64Var(&o.start, "start", 0, "(*) mode: the first segment number (default 0, or 1 when the site numbers from 1)")
 	f.Int64Var(&o.count, "count", 0, "(*) mode: how many segments")
 	f.StringVar(&o.duration, "duration", "", "(*) mode: the video's length, hh:mm:ss (with --segment-seconds)")
 	f.Float64Var(&o.segmentSeconds, "segment-seconds", 0, "(*) mode: seconds per segment (with --duration)")
@@ -108,7 +110,8 @@ func (o *getOptions) session(args []string) (*recorder.Session, error) {
 		if err != nil {
 			return nil, err
 		}
-		t = &recorder.Track{Track: plan.Track{ID: "video", Kind: plan.Video, Template: tm}, First: o.start}
+		t = &recorder.Track{Track: plan.Track{ID: "video", Kind: plan.Video, Template: tm}, First: o.start,
+			ProbeStart: !o.startGiven} // 0 or 1: Run looks
 		n, err := o.segmentCount()
 		if err != nil {
 			return nil, err
@@ -126,6 +129,9 @@ func (o *getOptions) session(args []string) (*recorder.Session, error) {
 			if err := checkURL(u); err != nil {
 				return nil, err
 			}
+		}
+		if err := distinctURLs(args); err != nil {
+			return nil, err
 		}
 		tm, err := urltemplate.Learn(args)
 		if err != nil {
@@ -165,10 +171,10 @@ func (o *getOptions) segmentCount() (int64, error) {
 	}
 	d, err := parseDuration(o.duration)
 	if err != nil {
-		return 0, hinted(fmt.Errorf("--duration %q: %w", o.duration, err), "write the length as hh:mm:ss, mm:ss or seconds, e.g. --duration 1:02:03")
+		return 0, hinted(usageError{fmt.Errorf("--duration %q: %w", o.duration, err)}, "write the length as hh:mm:ss, mm:ss or seconds, e.g. --duration 1:02:03")
 	}
 	if o.segmentSeconds <= 0 {
-		return 0, hinted(errors.New("--duration needs --segment-seconds"), "the seconds per segment are in the playlist's #EXT-X-TARGETDURATION, often 2, 4, 6 or 10")
+		return 0, hinted(usageError{errors.New("--duration needs --segment-seconds")}, "the seconds per segment are in the playlist's #EXT-X-TARGETDURATION, often 2, 4, 6 or 10")
 	}
 	return int64(math.Ceil(d.Seconds()/o.segmentSeconds - 1e-9)), nil
 }

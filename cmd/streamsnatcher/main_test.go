@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,6 +29,7 @@ func TestMain(m *testing.M) {
 // $REFERER and $COOKIE.
 func TestScripts(t *testing.T) {
 	media := testmedia.ForTest(t, testmedia.Small)
+	fromOne := renumberFromOne(t, media)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
@@ -53,6 +57,13 @@ func TestScripts(t *testing.T) {
 			env.Setenv("TLSORIGIN", tlsOrigin.URL)
 			env.Setenv("TLSCA", filepath.Join(env.WorkDir, "cert.pem"))
 			env.Setenv("ORIGIN", o.URL)
+			// $ORIGIN1 is a site numbering its segments from 1, with no checks.
+			o1, err := testorigin.New(testorigin.Options{Dir: fromOne, Prefix: "/v/one/"})
+			if err != nil {
+				return err
+			}
+			env.Defer(o1.Close)
+			env.Setenv("ORIGIN1", o1.URL)
 			env.Setenv("ROOT", o.Root)
 			env.Setenv("REFERER", "https://video.example/watch")
 			env.Setenv("COOKIE", "sess=ok")
@@ -86,6 +97,25 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("partial files: %v", found)
 				}
 			},
+			// status CODE PROG ARGS...: run PROG and check its exit code; its output is then stdout and stderr.
+			"status": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 2 {
+					ts.Fatalf("usage: status CODE PROG ARGS...")
+				}
+				want, err := strconv.Atoi(args[0])
+				ts.Check(err)
+				got := 0
+				if err := ts.Exec(args[1], args[2:]...); err != nil {
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) {
+						ts.Fatalf("%s: %v", args[1], err)
+					}
+					got = ee.ExitCode()
+				}
+				if got != want {
+					ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+				}
+			},
 			// mode FILE PERM: the file's permission bits, e.g. 0600.
 			"mode": func(ts *testscript.TestScript, neg bool, args []string) {
 				fi, err := os.Stat(ts.MkAbs(args[0]))
@@ -96,4 +126,19 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// renumberFromOne copies the media's segments as seg_00001.ts, seg_00002.ts, ….
+func renumberFromOne(t *testing.T, media *testmedia.Media) string {
+	dir := t.TempDir()
+	for i, seg := range media.Segments {
+		data, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seg_%05d.ts", i+1)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -85,9 +85,16 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 		Client: fetchClient(pool, insecure, max(conc, 1))}
 	mopts := recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, Audio: audio, FFmpeg: ffmpeg}
 
+	var first0 int64
+	var total0 int
+	var counted bool
+	if t := s.Main(); t != nil {
+		first0, total0, counted = t.First, t.Total(), t.EndKnown
+	}
 	stopRender := a.renderProgress(prog)
 	res, err := recorder.Run(cmd.Context(), s, opts, mopts)
 	stopRender()
+	a.rangeNotes(s.Main(), first0, total0, counted)
 	if res != nil && res.Retries != "" && !a.config().Quiet {
 		fmt.Fprintf(a.stderr, "streamsnatcher: %s\n", res.Retries)
 	}
@@ -123,6 +130,20 @@ func (a *app) warnHoles(holes []recorder.Hole) {
 	}
 	if len(missing) > 0 {
 		fmt.Fprintf(a.stderr, "streamsnatcher: warning: merged WITHOUT %d missing segment(s): %s\n", len(missing), strings.Join(missing, " "))
+	}
+}
+
+// rangeNotes says how Run corrected the range the person typed: where the
+// numbering starts, and where the video ends when the count was too high.
+func (a *app) rangeNotes(t *recorder.Track, first0 int64, total0 int, counted bool) {
+	if t == nil {
+		return
+	}
+	if t.First != first0 {
+		fmt.Fprintf(a.stderr, "streamsnatcher: the numbering starts at %d (segment %d is not there)\n", t.First, first0)
+	}
+	if counted && t.EndKnown && t.Total() < total0 {
+		fmt.Fprintf(a.stderr, "streamsnatcher: the video ends at segment %d: %d segment(s), not %d\n", t.Last, t.Total(), total0)
 	}
 }
 

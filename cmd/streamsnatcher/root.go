@@ -69,6 +69,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		err = usageError{err}
+	}
 	return a.report(ctx, err)
 }
 
@@ -93,7 +96,24 @@ func (a *app) rootCmd() *cobra.Command {
 	for _, c := range extraCommands {
 		root.AddCommand(c(a))
 	}
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes a wrong number of arguments a usage error (exit 2), like a
+// bad flag, in every command.
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }
 
 // extraCommands lets other files of this package add commands (ca, watch, config).

@@ -40,13 +40,13 @@ func (a *app) sessionsCmd() *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATE\tSEGMENTS\tMISSING\tOUTPUT")
+			fmt.Fprintln(tw, "ID\tSTATE\tSEGMENTS\tMISSING\tGAPS\tOUTPUT")
 			for _, s := range sums {
 				total := fmt.Sprint(s.SegmentsTotal)
 				if s.SegmentsTotal == 0 {
 					total = "?"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d/%s\t%d\t%s\n", s.ID, s.State, s.SegmentsDone, total, len(s.Missing), s.Output)
+				fmt.Fprintf(tw, "%s\t%s\t%d/%s\t%d\t%d\t%s\n", s.ID, s.State, s.SegmentsDone, total, len(s.Missing), len(s.Gaps), s.Output)
 			}
 			return tw.Flush()
 		},

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +28,9 @@ func (a *app) templateCmd() *cobra.Command {
 					return err
 				}
 			}
+			if err := distinctURLs(args); err != nil {
+				return err
+			}
 			t, err := urltemplate.Learn(args)
 			if err != nil {
 				return err
@@ -45,14 +49,15 @@ func (a *app) templateCmd() *cobra.Command {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(struct {
-					Template  string             `json:"template"`
-					Example   string             `json:"example"`
-					Step      int64              `json:"step"`
-					First     int64              `json:"first"`
-					Last      int64              `json:"last"`
-					Tentative bool               `json:"tentative"`
-					Parts     []urltemplate.Part `json:"parts"`
-				}{t.String(), t.URL(t.First), t.Step, t.First, t.Last, t.Tentative, t.Parts})
+					Template    string             `json:"template"`    // the URL with {index…} where the number goes
+					Description string             `json:"description"` // the same for people, with step and range
+					Example     string             `json:"example"`
+					Step        int64              `json:"step"`
+					First       int64              `json:"first"`
+					Last        int64              `json:"last"`
+					Tentative   bool               `json:"tentative"`
+					Parts       []urltemplate.Part `json:"parts"`
+				}{t.Pattern(), t.String(), t.URL(t.First), t.Step, t.First, t.Last, t.Tentative, t.Parts})
 			}
 			fmt.Fprintln(a.stdout, t.String())
 			return nil
@@ -61,4 +66,21 @@ func (a *app) templateCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the template as JSON")
 	cmd.Flags().IntVar(&next, "next", 0, "print the N URLs that follow the last URL given")
 	return cmd
+}
+
+// distinctURLs refuses the same URL given more than once and nothing else:
+// two identical URLs are one observation, and a constant number in them
+// (720p, v2) would be taken for the counter.
+func distinctURLs(args []string) error {
+	if len(args) < 2 {
+		return nil
+	}
+	first, _, _ := strings.Cut(args[0], "#")
+	for _, u := range args[1:] {
+		if u, _, _ := strings.Cut(u, "#"); u != first {
+			return nil
+		}
+	}
+	return hinted(usageError{fmt.Errorf("the %d URLs are the same: nothing in them counts", len(args))},
+		"give two segment URLs with different numbers (the browser's network tab lists them), or one URL alone for a tentative guess")
 }

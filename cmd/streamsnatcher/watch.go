@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,7 +34,8 @@ for that browser only: nothing on the system changes. Ctrl-C leaves every sessio
 	f := cmd.Flags()
 	f.String("listen", proxy.DefaultListen, "proxy address")
 	f.Bool("allow-remote", false, "accept clients from other machines (anyone who can reach it can use your proxy)")
-	f.Bool("browser", false, "launch an isolated Chromium that uses the proxy")
+	f.Bool("browser", false, "launch an isolated Chromium that uses the proxy (needs a display, or --headless)")
+	f.Bool("headless", false, "with --browser: run Chromium without a window (no display needed; nothing to watch)")
 	f.String("chromium", "", "Chromium binary for --browser (default: chromium, chromium-browser or google-chrome from PATH)")
 	f.String("out-dir", ".", "where finished videos are written")
 	addRunFlags(f)
@@ -55,8 +57,14 @@ func (a *app) runWatch(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	outDir, _ := f.GetString("out-dir")
-	if outDir, err = filepath.Abs(outDir); err != nil {
+	if outDir, err = prepareOutDir(outDir); err != nil {
 		return err
+	}
+	withBrowser, _ := f.GetBool("browser")
+	headless, _ := f.GetBool("headless")
+	if withBrowser && !headless && !hasDisplay() {
+		return hinted(errors.New("--browser: no display (DISPLAY and WAYLAND_DISPLAY are unset), so no Chromium window can open here"),
+			"run it in a desktop session, add --headless for a Chromium without a window, or use a browser on another machine with --allow-remote")
 	}
 	conc, _ := f.GetInt("concurrency")
 	allowGaps, _ := f.GetBool("allow-gaps")
@@ -86,14 +94,19 @@ func (a *app) runWatch(cmd *cobra.Command, args []string) error {
 	go func() { errc <- px.Serve(ctx, ln) }()
 
 	fmt.Fprintf(a.stderr, `streamsnatcher: proxy on http://%[1]s  (dashboard: http://%[1]s/ , CA: http://%[1]s/ca.pem)
-streamsnatcher: point your browser's HTTP and HTTPS proxy at %[1]s and trust the CA (streamsnatcher ca trust),
+`, addr)
+	if !withBrowser {
+		fmt.Fprintf(a.stderr, `streamsnatcher: point your browser's HTTP and HTTPS proxy at %[1]s and trust the CA (streamsnatcher ca trust),
 streamsnatcher: or run: streamsnatcher watch --browser
-streamsnatcher: CA %s  SPKI %s
+`, addr)
+	}
+	fmt.Fprintf(a.stderr, `streamsnatcher: CA %s  SPKI %s
 streamsnatcher: play a video for a few seconds; finished videos go to %s. Ctrl-C stops (sessions stay resumable).
-`, addr, ca.CertPath(), ca.SPKIHash(), outDir)
+`, ca.CertPath(), ca.SPKIHash(), outDir)
 
 	var browser *exec.Cmd
-	if b, _ := f.GetBool("browser"); b {
+	var profile string
+	if withBrowser {
 		bin, _ := f.GetString("chromium")
 		start := "about:blank"
 		if len(args) == 1 {
@@ -102,11 +115,15 @@ streamsnatcher: play a video for a few seconds; finished videos go to %s. Ctrl-C
 			}
 			start = args[0]
 		}
-		browser, err = launchChromium(ctx, bin, addr, ca, start)
+		browser, profile, err = launchChromium(ctx, bin, addr, ca, start, headless)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stderr, "streamsnatcher: launched %s with a temporary profile\n", browser.Path)
+		how := "a window"
+		if headless {
+			how = "no window (--headless)"
+		}
+		fmt.Fprintf(a.stderr, "streamsnatcher: launched %s with a temporary profile and %s\n", browser.Path, how)
 	}
 	stopRender := a.renderAll(func() []tracked {
 		var out []tracked
@@ -117,12 +134,16 @@ streamsnatcher: play a video for a few seconds; finished videos go to %s. Ctrl-C
 			out = append(out, tracked{label: st.Session.ID, p: st.Progress})
 		}
 		return out
-	})
+	}, watchNotes(capt))
 	err = <-errc
 	stopRender()
 	if browser != nil && browser.Process != nil {
 		_ = browser.Process.Kill()
 		_ = browser.Wait()
+	}
+	if profile != "" {
+		// Only now: Chromium writes to its profile until it has exited.
+		os.RemoveAll(profile)
 	}
 	capt.Wait()
 	unfinished := 0
@@ -156,7 +177,30 @@ func ChromiumArgs(proxyAddr, spki, profile string) []string {
 	}
 }
 
-func launchChromium(ctx context.Context, bin, proxyAddr string, ca *certs.CA, page string) (*exec.Cmd, error) {
+func hasDisplay() bool { return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "" }
+
+// prepareOutDir makes watch's --out-dir, and checks it is writable, before
+// anything is downloaded: a video must not fail at its merge for want of it.
+func prepareOutDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", hinted(fmt.Errorf("--out-dir %s: %w", abs, unwrapPath(err)), "choose a directory you can write to with --out-dir")
+	}
+	probe, err := os.CreateTemp(abs, ".streamsnatcher-write-test-*")
+	if err != nil {
+		return "", hinted(fmt.Errorf("--out-dir %s is not writable: %w", abs, unwrapPath(err)), "choose a directory you can write to with --out-dir")
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return abs, nil
+}
+
+// launchChromium starts Chromium with a fresh profile directory, which it
+// returns: the caller removes it once Chromium has exited.
+func launchChromium(ctx context.Context, bin, proxyAddr string, ca *certs.CA, page string, headless bool) (*exec.Cmd, string, error) {
 	if bin == "" {
 		for _, c := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
 			if p, err := exec.LookPath(c); err == nil {
@@ -166,27 +210,71 @@ func launchChromium(ctx context.Context, bin, proxyAddr string, ca *certs.CA, pa
 		}
 	}
 	if bin == "" {
-		return nil, hinted(errors.New("--browser: no Chromium found"), "install it (Debian: sudo apt-get update && sudo apt-get install chromium) or pass --chromium PATH")
+		return nil, "", hinted(errors.New("--browser: no Chromium found"), "install it (Debian: sudo apt-get update && sudo apt-get install chromium) or pass --chromium PATH")
 	}
 	profile, err := os.MkdirTemp("", "streamsnatcher-chromium-")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	args := ChromiumArgs(proxyAddr, ca.SPKIHash(), profile)
 	if os.Geteuid() == 0 {
 		args = append(args, "--no-sandbox")
 	}
-	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+	if headless {
 		args = append(args, "--headless")
 	}
 	cmd := exec.CommandContext(ctx, bin, append(args, page)...)
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("--browser: %w", err)
-	}
-	go func() {
-		<-ctx.Done()
 		os.RemoveAll(profile)
-	}()
-	return cmd, nil
+		return nil, "", fmt.Errorf("--browser: %w", err)
+	}
+	return cmd, profile, nil
+}
+
+// watchNotes returns the lines to print as recordings end: where a finished
+// video is, and why one stopped. Each session is announced once per state.
+func watchNotes(capt *recorder.Capture) func() []string {
+	told := map[string]string{}
+	return func() []string {
+		var out []string
+		for _, st := range capt.Streams() {
+			s := st.Session
+			if told[s.ID] == s.State {
+				continue
+			}
+			told[s.ID] = s.State
+			out = append(out, stateNote(st)...)
+		}
+		return out
+	}
+}
+
+// stateNote is what to say when a stream reaches an end state, or nothing.
+func stateNote(st recorder.StreamStatus) []string {
+	s := st.Session
+	why := firstLine(s.Error)
+	if why == "" {
+		why = st.Reason
+	}
+	switch s.State {
+	case recorder.StateDone:
+		line := fmt.Sprintf("streamsnatcher: finished %s: %s (%d segments)", s.ID, s.Output, s.SegmentsDone)
+		if len(s.Gaps) > 0 {
+			line += fmt.Sprintf(", WITHOUT %d missing: %s", len(s.Gaps), joinInts(s.Gaps))
+		}
+		return []string{line}
+	case recorder.StateIncomplete, recorder.StateFailed:
+		return []string{fmt.Sprintf("streamsnatcher: %s %s: %s", s.State, s.ID, why),
+			fmt.Sprintf("streamsnatcher: hint: the dashboard's resume (or allow gaps) retries it; or later: streamsnatcher replay %s", s.ID)}
+	case recorder.StatePaused:
+		return []string{fmt.Sprintf("streamsnatcher: paused %s: %s", s.ID, why),
+			"streamsnatcher: hint: reload the page in the browser: its new token and cookies are taken and the download goes on"}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }

@@ -80,11 +80,14 @@ function fill(li, s) {
   li.querySelector(".bar-fill").style.width = pct.toFixed(1) + "%";
   setText(li.querySelector(".segs"), s.total > 0 ? `${s.done} / ${s.total}` : `${s.done} / ?`);
   setText(li.querySelector(".missing"), String(s.missing));
+  setText(li.querySelector(".gaps"), String(s.gaps));
   setText(li.querySelector(".failed"), String(s.failed));
   setText(li.querySelector(".mb"), s.mb.toFixed(1));
   setText(li.querySelector(".speed"), running.has(s.state) ? fmtBytesPerSec(s.speed) : "–");
   setText(li.querySelector(".eta"), fmtETA(s.eta));
-  const why = [s.reason, s.error && s.error !== s.reason ? s.error : "", s.retries].filter(Boolean).join(" — ");
+  // One line per distinct cause (the server groups the failed segments), not the error as one wall of text.
+  const causes = (s.causes || []).filter((c) => c !== s.reason);
+  const why = [s.reason, ...causes, s.retries].filter(Boolean).join("\n");
   setText(li.querySelector(".reason"), why);
   setText(li.querySelector(".template"), s.template);
 
