@@ -431,4 +431,3 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
-
