@@ -250,7 +250,13 @@ func parse(data []byte, base *url.URL, allowDynamic bool) (*MPD, error) {
 	var x xmlMPD
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.CharsetReader = charsetReader
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("#EXTM3U")) {
+		return nil, &ParseError{Msg: "not an MPD: this is an HLS playlist (#EXTM3U)"}
+	}
 	if err := d.Decode(&x); err != nil {
+		if err == io.EOF {
+			return nil, &ParseError{Msg: "not XML: no element in the input"}
+		}
 		line, _ := d.InputPos()
 		return nil, &ParseError{Msg: fmt.Sprintf("not XML near line %d: %v", line, err)}
 	}
