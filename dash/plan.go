@@ -318,6 +318,9 @@ func (m *MPD) match(s *stream, i int) *Representation {
 		return s.ref
 	}
 	sets := m.sets(i, s.kind)
+	if len(sets) == 0 {
+		return nil
+	}
 	if s.kind == plan.Audio {
 		same := slices.DeleteFunc(slices.Clone(sets), func(a *AdaptationSet) bool { return !strings.EqualFold(a.Lang, s.lang) })
 		switch {
