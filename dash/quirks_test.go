@@ -1,6 +1,8 @@
 package dash
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -134,4 +136,38 @@ func TestQuirkKindFromCodecs(t *testing.T) {
 		t.Fatalf("Plan: %v", err)
 	}
 	diff(t, "Plan", render(p), []string{"video 0 #1 https://h.example/d/v1 1.000", "audio 0 #1 https://h.example/d/a1 1.000"})
+}
+
+// Every manifest under testdata (the fuzz seeds) plans.
+func TestTestdataManifestsPlan(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.mpd"))
+	for _, name := range files {
+		t.Run(filepath.Base(name), func(t *testing.T) {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := Parse(b, mustURL(manifestURL))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			for _, sel := range []Selection{{}, {AllAudio: true}} {
+				refs, err := m.Indexes(sel)
+				if err != nil {
+					t.Fatalf("Indexes(%+v): %v", sel, err)
+				}
+				index := map[IndexRef][]byte{}
+				for _, r := range refs {
+					index[r] = sidxBox(0, 1000, 0, [2]int64{100, 1000})
+				}
+				p, err := m.PlanIndexed(sel, index)
+				if err != nil {
+					t.Fatalf("PlanIndexed(%+v): %v", sel, err)
+				}
+				if len(p.Tracks) < 2 {
+					t.Errorf("PlanIndexed(%+v): %d tracks, want video and audio", sel, len(p.Tracks))
+				}
+			}
+		})
+	}
 }
