@@ -81,11 +81,16 @@ func (m *MPD) Indexes(sel Selection) ([]IndexRef, error) {
 // PlanIndexed is Plan with the bytes of the sidx boxes Indexes listed, each
 // exactly the bytes of its IndexRef.Range.
 func (m *MPD) PlanIndexed(sel Selection, index map[IndexRef][]byte) (*plan.Presentation, error) {
+	return m.plan(sel, index, plan.MaxSegments)
+}
+
+// plan builds the presentation with at most limit segments per track.
+func (m *MPD) plan(sel Selection, index map[IndexRef][]byte, limit int) (*plan.Presentation, error) {
 	streams, err := m.choose(sel)
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{m: m, index: index}
+	b := &builder{m: m, index: index, limit: limit}
 	if m.source != "" {
 		b.base, _ = url.Parse(m.source)
 	}
@@ -404,6 +409,10 @@ type builder struct {
 	base  *url.URL
 	index map[IndexRef][]byte
 	need  []IndexRef
+	limit int // segments per track
+
+	baseOf  *Representation // whose BaseURL repBase is
+	repBase *url.URL
 }
 
 func (b *builder) track(s *stream) (*plan.Track, error) {
@@ -422,11 +431,12 @@ func (b *builder) track(s *stream) (*plan.Track, error) {
 		if r == nil {
 			continue
 		}
-		budget := plan.MaxSegments - len(t.Segments)
+		budget := b.limit - len(t.Segments)
 		segs, init, err := b.segments(i, r, budget)
 		if err != nil {
 			return nil, fmt.Errorf("dash: period %d (%q) representation %q: %w", i, b.m.Periods[i].ID, r.ID, err)
 		}
+		t.Segments = slices.Grow(t.Segments, len(segs))
 		in := 0
 		if init != nil {
 			t.Inits = append(t.Inits, *init)
@@ -449,8 +459,14 @@ func (b *builder) resolve(r *Representation, ref string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("bad segment url %q", ref)
 	}
-	if base, err := url.Parse(r.BaseURL); err == nil {
-		u = base.ResolveReference(u)
+	if b.baseOf != r { // parsed once per representation, not per segment
+		b.baseOf, b.repBase = r, nil
+		if base, err := url.Parse(r.BaseURL); err == nil && r.BaseURL != "" {
+			b.repBase = base
+		}
+	}
+	if b.repBase != nil {
+		u = b.repBase.ResolveReference(u)
 	}
 	if !u.IsAbs() || u.Host == "" && u.Scheme != "file" {
 		return "", fmt.Errorf("segment url %q is not absolute (no manifest url to resolve it against)", u)

@@ -171,3 +171,41 @@ func TestTestdataManifestsPlan(t *testing.T) {
 		})
 	}
 }
+
+// The segment limit, at the boundary: limit segments plan, one more is
+// refused, whether in one period or over two. (A small limit keeps the test
+// fast; TestParseLimits refuses counts over the real plan.MaxSegments.)
+func TestSegmentLimitBoundary(t *testing.T) {
+	const limit = 100
+	for _, tt := range []struct {
+		name     string
+		duration string // of each period
+		periods  int
+		ok       bool
+	}{
+		{name: "limit-1", duration: "PT99S", periods: 1, ok: true},
+		{name: "limit", duration: "PT100S", periods: 1, ok: true},
+		{name: "limit+1", duration: "PT101S", periods: 1},
+		{name: "limit over two periods", duration: "PT50S", periods: 2, ok: true},
+		{name: "limit+1 over two periods", duration: "PT50.5S", periods: 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			period := `<Period duration="` + tt.duration + `"><AdaptationSet contentType="video"><Representation id="v" bandwidth="1">` +
+				`<SegmentTemplate duration="1" media="$Number$.m4s"/></Representation></AdaptationSet></Period>`
+			m, err := Parse([]byte(mpd(``, strings.Repeat(period, tt.periods))), mustURL(manifestURL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := m.plan(Selection{}, nil, limit)
+			if tt.ok != (err == nil) {
+				t.Fatalf("plan(limit %d): got %v, want ok %v", limit, err, tt.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "more than") {
+				t.Errorf("plan(limit %d): got %v, want a count error", limit, err)
+			}
+			if err == nil && len(p.Tracks[0].Segments) > limit {
+				t.Errorf("plan(limit %d): %d segments", limit, len(p.Tracks[0].Segments))
+			}
+		})
+	}
+}
