@@ -19,7 +19,7 @@ import (
 
 // matrixVersion is part of the matrix's cache key: bump it whenever a command line below or the layout of
 // the cached directory changes.
-const matrixVersion = "2"
+const matrixVersion = "3"
 
 // Names of the HLS matrix cases, each a directory of the matrix.
 const (
@@ -222,7 +222,6 @@ func buildMatrix(ffmpeg, dir string) error {
 	b := &builder{ffmpeg: ffmpeg, dir: dir}
 	b.mkdir(append([]string{"src", "disc-same/a", "disc-same/b", "disc-diff/ad", "disc-diff/film"}, MatrixCases...)...)
 	b.source("src/main.mkv", 5, 320, 180, 48000, 2, 440)
-	b.source("src/multi.mkv", 5, 320, 180, 48000, 2, 440, 1000)
 	b.source("src/ad.mkv", 2, 256, 144, 44100, 1, 440)
 	b.source("src/film.mkv", 4, 320, 180, 48000, 2, 1000)
 
@@ -255,7 +254,14 @@ func buildMatrix(ffmpeg, dir string) error {
 	b.hls("src/main.mkv", CaseAESSeq, "seg_%03d.ts", "-hls_key_info_file", info(CaseAESSeq, ""),
 		"-hls_flags", "periodic_rekey", "-start_number", "7")
 
-	b.run("-i", "src/multi.mkv", "-map", "0:v", "-map", "0:a:0", "-map", "0:a:1", "-c", "copy",
+	// The master playlist names a variant only when its bit rates are known, which a stream copy does not
+	// say: this case is encoded as it is written.
+	b.run("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=5",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=5",
+		"-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration=5",
+		"-map", "0:v", "-map", "1:a", "-map", "2:a",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25", "-keyint_min", "25",
+		"-sc_threshold", "0", "-b:v", "150k", "-c:a", "aac", "-b:a", "48k", "-ac", "2",
 		"-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
 		"-var_stream_map", "v:0,agroup:aud a:0,agroup:aud,language:en,default:yes a:1,agroup:aud,language:fr",
 		"-master_pl_name", "master.m3u8",
