@@ -2,9 +2,16 @@ package recorder
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
@@ -161,5 +168,60 @@ func checkMatrixOutput(t *testing.T, c *testmedia.HLSCase, out string, langs, is
 			t.Errorf("output %dx%d %d Hz %d channels, want the film's 320x180 48000 Hz 2 channels",
 				v[0].Width, v[0].Height, a[0].SampleRate, a[0].Channels)
 		}
+	}
+}
+
+// An origin that answers a byte-range request with the whole file (200), or with other bytes than asked
+// (a wrong Content-Range), gives a per-segment error that says so, and no output.
+func TestRunByteRangeRefused(t *testing.T) {
+	m := testmedia.HLSMatrix(t)
+	c := m.Cases[testmedia.CaseSingleTS]
+	tests := []struct {
+		name  string
+		serve func(w http.ResponseWriter, r *http.Request, body []byte)
+		want  string
+	}{
+		{name: "200 instead of 206", want: "status 200 instead of 206", serve: func(w http.ResponseWriter, r *http.Request, body []byte) {
+			w.Write(body)
+		}},
+		{name: "wrong content-range", want: "Content-Range", serve: func(w http.ResponseWriter, r *http.Request, body []byte) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-99/%d", len(body)))
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(body[:100])
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, err := os.ReadFile(filepath.Join(c.Dir, path.Base(r.URL.Path)))
+				if err != nil {
+					http.NotFound(w, r)
+					return
+				}
+				if strings.HasSuffix(r.URL.Path, ".m3u8") {
+					w.Write(body)
+					return
+				}
+				tt.serve(w, r, body)
+			}))
+			defer srv.Close()
+			st, err := NewStore(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &Session{Source: "get", Playlist: srv.URL + "/index.m3u8", Target: filepath.Join(t.TempDir(), "out.mp4")}
+			if err := st.Create(s); err != nil {
+				t.Fatal(err)
+			}
+			o := fastOpts()
+			o.Attempts = 1
+			_, err = Run(context.Background(), s, o, MergeOptions{})
+			if !errors.Is(err, ErrRange) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "all.ts") {
+				t.Fatalf("Run: %v, want ErrRange naming the segment and %q", err, tt.want)
+			}
+			if _, err := os.Stat(s.Target); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("an output was written: %v", err)
+			}
+		})
 	}
 }
