@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
 	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
@@ -223,5 +224,63 @@ func TestRunByteRangeRefused(t *testing.T) {
 				t.Errorf("an output was written: %v", err)
 			}
 		})
+	}
+}
+
+// A recording of video and two audio renditions stopped half way resumes from its saved session into the
+// same checked file, fetching again only what was not on disk.
+func TestRunSeparateAudioResumes(t *testing.T) {
+	m := testmedia.HLSMatrix(t)
+	c := m.Cases[testmedia.CaseSeparate]
+	o := testorigin.Start(t, testorigin.Options{Dir: m.Root, Prefix: "/hls/", TTFB: 20 * time.Millisecond})
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{Source: "get", Playlist: o.URL + testmedia.CaseSeparate + "/" + c.Entry, Audio: "all",
+		Target: filepath.Join(t.TempDir(), "out.mp4")}
+	if err := st.Create(s); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := fastOpts()
+	opts.Concurrency = 2
+	opts.Progress = NewProgress()
+	go func() {
+		for opts.Progress.Fetched.Load() < 4 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	if _, err := Run(ctx, s, opts, MergeOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first Run: %v, want context.Canceled", err)
+	}
+	again, err := st.Load(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Tracks) != 3 {
+		t.Fatalf("saved session has %d tracks, want video and two audio", len(again.Tracks))
+	}
+	onDisk := map[string]bool{}
+	for _, tr := range again.Tracks {
+		for _, i := range tr.Indices() {
+			if tr.Have(i) {
+				onDisk[path.Base(tr.URL(i))] = true
+			}
+		}
+	}
+	if len(onDisk) == 0 {
+		t.Fatal("nothing on disk after the cancel")
+	}
+	res, err := Run(context.Background(), again, fastOpts(), MergeOptions{})
+	if err != nil {
+		t.Fatalf("resumed Run: %v", err)
+	}
+	checkMatrixOutput(t, c, res.Output, []string{"en", "fr"}, []string{"eng", "fra"})
+	for name := range onDisk {
+		if n := o.Completed(testmedia.CaseSeparate + "/" + name); n != 1 {
+			t.Errorf("%s was on disk after the cancel but fetched to completion %d times, want 1", name, n)
+		}
 	}
 }
