@@ -3,7 +3,6 @@ package merge
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,15 +103,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// checkCleanDecode decodes every video and audio stream of path and fails if ffmpeg reports any error.
-func checkCleanDecode(t *testing.T, path string) {
-	t.Helper()
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", path, "-map", "0:v?", "-map", "0:a?", "-f", "null", "-").CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Errorf("decoding %s: err %v, ffmpeg says:\n%s", path, err, out)
-	}
-}
-
 // checkNoLeftovers asserts that only out (if wantOut) and what was there before is in dir.
 func checkNoLeftovers(t *testing.T, out string, wantOut bool) {
 	t.Helper()
@@ -187,7 +177,7 @@ func TestJoinSameParameters(t *testing.T) {
 			if c := res.Tracks[0].Converted; len(c) != 0 {
 				t.Errorf("sections %v were re-encoded, want all copied", c)
 			}
-			checkCleanDecode(t, out)
+			testmedia.CheckCleanDecode(t, out)
 		})
 	}
 }
@@ -268,94 +258,20 @@ func TestJoinDifferentParameters(t *testing.T) {
 			if !slices.Equal(kinds, []string{"video", "audio"}) {
 				t.Errorf("output streams %v, want [video audio]", kinds)
 			}
-			checkCleanDecode(t, out)
+			testmedia.CheckCleanDecode(t, out)
 
 			// The film's tone must keep its pitch, and so must the ad's: a sample rate taken for another
 			// would shift it.
-			if hz := dominantHz(t, out, adInfo.duration+0.3, 1); math.Abs(hz-1000) > 0.02*1000 {
+			if hz := testmedia.DominantHz(t, out, 0, adInfo.duration+0.3, 1); math.Abs(hz-1000) > 0.02*1000 {
 				t.Errorf("film part: tone at %.1f Hz, want 1000 Hz ± 2%%", hz)
 			}
-			adHz := dominantHz(t, out, 0.2, 0.6)
+			adHz := testmedia.DominantHz(t, out, 0, 0.2, 0.6)
 			if tt.wantAdHz == 0 {
 				if adHz != 0 {
 					t.Errorf("ad part: tone at %.1f Hz, want silence", adHz)
 				}
 			} else if math.Abs(adHz-tt.wantAdHz) > 0.02*tt.wantAdHz {
 				t.Errorf("ad part: tone at %.1f Hz, want %.0f Hz ± 2%%", adHz, tt.wantAdHz)
-			}
-		})
-	}
-}
-
-// dominantHz decodes seconds of path's first audio stream from start, as mono float samples at 48 kHz, and
-// estimates the frequency of the tone from the positive-going zero crossings. It returns 0 for silence.
-func dominantHz(t *testing.T, path string, start, seconds float64) float64 {
-	t.Helper()
-	const rate = 48000
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error",
-		"-ss", strconv.FormatFloat(start, 'f', 3, 64), "-t", strconv.FormatFloat(seconds, 'f', 3, 64), "-i", path,
-		"-map", "0:a:0", "-ac", "1", "-ar", strconv.Itoa(rate), "-f", "f32le", "-")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	raw, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("decode audio of %s: %v: %s", path, err, stderr.String())
-	}
-	samples := make([]float32, len(raw)/4)
-	if err := binary.Read(bytes.NewReader(raw), binary.LittleEndian, samples); err != nil {
-		t.Fatal(err)
-	}
-	if float64(len(samples)) < rate*seconds*0.9 {
-		t.Fatalf("decoded %d samples from %.3fs of %s, want %.0f", len(samples), start, path, rate*seconds)
-	}
-	return toneHz(samples, rate)
-}
-
-// toneHz estimates the frequency of a pure tone from its positive-going zero crossings, interpolated between
-// samples; 0 for silence (peak below -40 dBFS).
-func toneHz(samples []float32, rate float64) float64 {
-	var peak float64
-	for _, s := range samples {
-		peak = max(peak, math.Abs(float64(s)))
-	}
-	if peak < 0.01 {
-		return 0
-	}
-	first, last, n := -1.0, -1.0, 0
-	for i := 1; i < len(samples); i++ {
-		a, b := float64(samples[i-1]), float64(samples[i])
-		if a < 0 && b >= 0 {
-			at := float64(i-1) + a/(a-b)
-			if first < 0 {
-				first = at
-			}
-			last = at
-			n++
-		}
-	}
-	if n < 2 {
-		return 0
-	}
-	return float64(n-1) / ((last - first) / rate)
-}
-
-func TestToneHz(t *testing.T) {
-	tests := []struct {
-		name string
-		hz   float64
-	}{
-		{name: "440", hz: 440},
-		{name: "1000", hz: 1000},
-		{name: "silence", hz: 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := make([]float32, 48000/2)
-			for i := range s {
-				s[i] = float32(0.5 * math.Sin(2*math.Pi*tt.hz*float64(i)/48000+0.3))
-			}
-			if got := toneHz(s, 48000); math.Abs(got-tt.hz) > 0.001*max(tt.hz, 1) {
-				t.Errorf("toneHz(%.0f Hz sine): got %.3f", tt.hz, got)
 			}
 		})
 	}
@@ -422,10 +338,10 @@ func TestJoinSeparateTracks(t *testing.T) {
 			t.Errorf("Result.Tracks[%d]: first stream %d, %d streams; want %d, 1", i, tr.FirstStream, tr.Streams, i)
 		}
 	}
-	if hz := dominantHz(t, out, 1.5, 1); math.Abs(hz-440) > 0.02*440 {
+	if hz := testmedia.DominantHz(t, out, 0, 1.5, 1); math.Abs(hz-440) > 0.02*440 {
 		t.Errorf("first audio track: tone at %.1f Hz, want 440", hz)
 	}
-	checkCleanDecode(t, out)
+	testmedia.CheckCleanDecode(t, out)
 
 	// The second section's cue starts 0.5 s into it: after the first video section.
 	cues, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "s", "-show_entries", "packet=pts_time,size",

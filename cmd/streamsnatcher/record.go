@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -119,6 +121,9 @@ func (a *app) warnHoles(holes []recorder.Hole) {
 		if h.Track != "video" {
 			name = h.Track + " " + name
 		}
+		if u, err := url.Parse(h.URL); err == nil && path.Base(u.Path) != "." && path.Base(u.Path) != "/" {
+			name += " (" + path.Base(u.Path) + ")" // the file name only: no host, no token
+		}
 		if h.ByDesign {
 			gaps = append(gaps, name)
 		} else {
@@ -126,10 +131,10 @@ func (a *app) warnHoles(holes []recorder.Hole) {
 		}
 	}
 	if len(gaps) > 0 {
-		fmt.Fprintf(a.stderr, "streamsnatcher: warning: the playlist marks %d segment(s) as gaps (EXT-X-GAP); the output has a hole there: %s\n", len(gaps), strings.Join(gaps, " "))
+		fmt.Fprintf(a.stderr, "streamsnatcher: warning: the playlist marks %d segment(s) as gaps (EXT-X-GAP); the output has a hole there: %s\n", len(gaps), strings.Join(gaps, ", "))
 	}
 	if len(missing) > 0 {
-		fmt.Fprintf(a.stderr, "streamsnatcher: warning: merged WITHOUT %d missing segment(s): %s\n", len(missing), strings.Join(missing, " "))
+		fmt.Fprintf(a.stderr, "streamsnatcher: warning: merged WITHOUT %d missing segment(s): %s\n", len(missing), strings.Join(missing, ", "))
 	}
 }
 
