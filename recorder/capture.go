@@ -351,10 +351,25 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 	if err != nil {
 		return
 	}
+	// A page may hand over a playlist of a million segments: refuse it by
+	// counting before parsing, so it costs a scan, not a plan of that size.
+	if n, limit := bytes.Count(data, []byte("#EXTINF")), c.limits.maxSegments(); n > limit {
+		c.log.Warn("playlist not recorded", "url", redactURL(u), "err",
+			fmt.Errorf("%w: the playlist lists %d segments, over the %d a captured stream may have (record it with 'streamsnatcher get URL' if you mean it)", ErrLimit, n, limit))
+		return
+	}
+	// Parsing and planning touch no shared state: done before taking c.mu.
 	pl, err := playlist.Parse(data, base)
 	if err != nil {
 		c.log.Warn("malformed playlist", "url", redactURL(u), "err", err)
 		return
+	}
+	var p *plan.Track
+	if pl.Media != nil {
+		if p, err = plan.FromMedia(pl.Media, u, "video", plan.Video); err != nil {
+			c.log.Warn("playlist not usable", "url", redactURL(u), "err", err)
+			return
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -363,15 +378,9 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		return
 	}
 	key := stripQuery(u)
-	kind, id := plan.Video, "video"
 	ref := c.mediaOf[key]
 	if ref != nil && ref.rend != nil {
-		kind, id = plan.Audio, audioTrackID(ref.rend.Language)
-	}
-	p, err := plan.FromMedia(pl.Media, u, id, kind)
-	if err != nil {
-		c.log.Warn("playlist not usable", "url", redactURL(u), "err", err)
-		return
+		p.ID, p.Kind = audioTrackID(ref.rend.Language), plan.Audio
 	}
 	if ref != nil && ref.rend != nil {
 		p.Language, p.Name, p.Default = ref.rend.Language, ref.rend.Name, ref.rend.Default

@@ -148,10 +148,7 @@ var ErrLimit = errors.New("over the capture's limits")
 // admitLocked refuses a new stream from page with nsegs segments (0 when not
 // known yet) when it would break a limit. c.mu is held; no I/O.
 func (c *Capture) admitLocked(page string, nsegs int) error {
-	maxSegs, perPage, all := c.limits.MaxSegments, c.limits.MaxPerPage, c.limits.MaxActive
-	if maxSegs <= 0 {
-		maxSegs = DefaultMaxCaptureSegments
-	}
+	maxSegs, perPage, all := c.limits.maxSegments(), c.limits.MaxPerPage, c.limits.MaxActive
 	if perPage <= 0 {
 		perPage = DefaultMaxPerPage
 	}
@@ -193,4 +190,11 @@ type CaptureLimits struct {
 	MaxSegments int // segments in one captured playlist
 	MaxPerPage  int // active recordings started from one page
 	MaxActive   int // active recordings in all
+}
+
+func (l CaptureLimits) maxSegments() int {
+	if l.MaxSegments <= 0 {
+		return DefaultMaxCaptureSegments
+	}
+	return l.MaxSegments
 }
