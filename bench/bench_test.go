@@ -261,7 +261,7 @@ func runGet(bin, dir, base string, m *media, conc int) (getRun, error) {
 }
 
 // buildBinary builds cmd/streamsnatcher into dir once.
-func buildBinary(b *testing.B, dir string) string {
+func buildBinary(b testing.TB, dir string) string {
 	b.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
