@@ -433,7 +433,9 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		// An audio rendition: a track of its master's recording.
 		l := c.byMaster[ref.master]
 		if l == nil {
-			c.early[key] = t
+			if len(c.early) < maxEarly {
+				c.early[key] = t
+			}
 			return
 		}
 		c.fillRenditionLocked(l, t)
@@ -485,6 +487,10 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		})
 	}
 }
+
+// maxEarly bounds the renditions kept while their variant is not played yet:
+// a page cannot make the capture hold an unbounded number of plans.
+const maxEarly = 16
 
 // onMasterLocked remembers which media playlist is which variant or rendition.
 func (c *Capture) onMasterLocked(u string, m *playlist.Master) {

@@ -180,10 +180,7 @@ func (r *trackRun) sink(i int64) error {
 			o.Output = filepath.Join(r.t.TrackDir(), fmt.Sprintf("unit-%03d.mp4", u))
 		}
 		if in := r.t.InitOf(i); in != nil {
-			o.Init = r.t.InitPath(r.t.Segment(i).Init)
-			if r.t.Template != nil {
-				o.Init = r.t.InitPath(r.t.Init)
-			}
+			o.Init = r.t.InitPath(r.t.Segment(i).Init) // a template track's Segment carries its Init
 		}
 		r.mu.Lock()
 		holed := r.gapUnits[u]
