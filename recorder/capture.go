@@ -492,8 +492,17 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 // a page cannot make the capture hold an unbounded number of plans.
 const maxEarly = 16
 
+// maxMasterEntries bounds the variants and renditions of one master playlist
+// the capture follows (real ones list a few dozen).
+const maxMasterEntries = 512
+
 // onMasterLocked remembers which media playlist is which variant or rendition.
 func (c *Capture) onMasterLocked(u string, m *playlist.Master) {
+	if n := len(m.Variants) + len(m.Media); n > maxMasterEntries || len(c.mediaOf)+n > 16*maxMasterEntries {
+		c.log.Warn("master playlist not followed", "url", redactURL(u), "err",
+			fmt.Errorf("%w: %d variants and renditions (at most %d per master, %d in all)", ErrLimit, n, maxMasterEntries, 16*maxMasterEntries))
+		return
+	}
 	key := stripQuery(u)
 	for i := range m.Variants {
 		v := &m.Variants[i]
