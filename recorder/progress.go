@@ -18,6 +18,8 @@ type Progress struct {
 	Bytes    atomic.Int64 // bytes downloaded in this run
 	Failed   atomic.Int64 // segments that gave up after every retry
 	Attempts atomic.Int64 // requests made for segments
+	Live     atomic.Bool  // following a live playlist: Total grows
+	Recorded atomic.Int64 // live: milliseconds of the main track merged so far
 
 	start   time.Time
 	mu      sync.Mutex
