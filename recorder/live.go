@@ -524,7 +524,7 @@ func runLive(ctx context.Context, s *Session, o Options, m MergeOptions, f *fetc
 		}
 		res.Output, res.Duration = jres.Output, jres.Duration
 	}
-	res.Stopped = stopped
+	res.Stopped, res.Why = stopped, runs[0].why
 	for _, t := range s.Tracks {
 		t.Missing = t.Gaps
 		for _, i := range t.Gaps {

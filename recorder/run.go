@@ -39,6 +39,7 @@ type Result struct {
 	Live     bool    // the source was live
 	Recorded float64 // live: seconds of the main track recorded, over every run
 	Stopped  bool    // live: stopped by the caller (ctx), and the output finalised
+	Why      string  // live: why the recording ended
 }
 
 // An IncompleteError lists the segments still missing after every retry.

@@ -104,6 +104,11 @@ func progressLine(p *recorder.Progress, bar bool) string {
 		tot = fmt.Sprint(total)
 	}
 	s := fmt.Sprintf("%d/%s segments  %.1f MB  %.1f MB/s  ETA %s  %s", done, tot, mb, rate, eta, p.State())
+	if p.Live.Load() {
+		s = fmt.Sprintf("LIVE %s recorded  %d segments  %.1f MB  %s  (Ctrl-C stops and keeps the file)",
+			fmtSeconds(float64(p.Recorded.Load())/1000), done, mb, p.State())
+		return s
+	}
 	if !bar {
 		return s
 	}
