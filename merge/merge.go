@@ -59,6 +59,12 @@ type Options struct {
 	// FastStart moves the MP4 index to the front (-movflags +faststart), which costs a second pass over the
 	// whole output; players on local files do not need it.
 	FastStart bool
+	// Progressive writes the .partial as fragmented MP4, flushed fragment by fragment, so that it plays at any
+	// moment: a live recording killed mid-way (SIGKILL, power cut) leaves a file holding everything appended so
+	// far. ffmpeg is not killed with this process: it reads the end of its input and closes the file. Finish
+	// rewrites it into a normal MP4 (one more pass over the file); Abort keeps it, since it may be the only
+	// copy of a broadcast.
+	Progressive bool
 }
 
 // Result describes a finished merge.
@@ -217,6 +223,10 @@ func (m *Merger) startFFmpeg(format string) error {
 	}
 	m.format = format
 	args := []string{"-hide_banner", "-loglevel", "error", "-nostats", "-y"}
+	if m.opts.Progressive {
+		// A live source trickles in: ffmpeg must not wait for its default 5 s of input before writing.
+		args = append(args, "-analyzeduration", "1000000")
+	}
 	if format != "" {
 		args = append(args, "-f", format)
 	}
@@ -225,13 +235,18 @@ func (m *Merger) startFFmpeg(format string) error {
 	if format == "mpegts" || format == "aac" {
 		args = append(args, "-bsf:a", "aac_adtstoasc")
 	}
-	if m.opts.FastStart {
+	switch {
+	case m.opts.Progressive:
+		args = append(args, "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-flush_packets", "1")
+	case m.opts.FastStart:
 		args = append(args, "-movflags", "+faststart")
 	}
 	args = append(args, "-f", "mp4", m.partial)
 
 	cmd := exec.CommandContext(m.ctx, m.ffmpeg, args...)
-	dieWithParent(cmd)
+	if !m.opts.Progressive {
+		dieWithParent(cmd)
+	}
 	cmd.WaitDelay = 5 * time.Second
 	m.stderr = &tailBuffer{max: 4 << 10}
 	cmd.Stderr = m.stderr
@@ -397,6 +412,13 @@ func (m *Merger) Finish() (*Result, error) {
 		return nil, fmt.Errorf("merge %d segments into %s: %w", m.segments, m.opts.Output, err)
 	}
 	res := &Result{Output: m.opts.Output, Segments: m.segments, FFmpegSeconds: m.ran.Seconds()}
+	var fragmented string
+	if m.opts.Progressive {
+		fragmented = m.partial
+		if err := m.defragment(); err != nil {
+			return nil, err
+		}
+	}
 
 	// The checks and the fsync are independent and mostly wait on I/O: run them together.
 	t0 = time.Now()
@@ -427,6 +449,9 @@ func (m *Merger) Finish() (*Result, error) {
 	if err := os.Rename(m.partial, m.opts.Output); err != nil {
 		return nil, fmt.Errorf("merge: %w", err)
 	}
+	if fragmented != "" {
+		os.Remove(fragmented)
+	}
 	syncDir(filepath.Dir(m.opts.Output))
 	m.log.Info("merged", "output", res.Output, "segments", res.Segments, "duration", res.Duration,
 		"expected", res.Expected, "bytes", res.Bytes, "ffmpeg_seconds", res.FFmpegSeconds)
@@ -434,7 +459,8 @@ func (m *Merger) Finish() (*Result, error) {
 }
 
 // Abort stops ffmpeg and removes the partial output. Segment files are never touched. It is safe to call more
-// than once, concurrently with Append, and after Finish (a finished output is kept).
+// than once, concurrently with Append, and after Finish (a finished output is kept). A Progressive merge's
+// partial output is kept: ffmpeg is given the end of its input to close it, and it plays.
 func (m *Merger) Abort() {
 	m.mu.Lock()
 	if m.aborted {
@@ -444,12 +470,49 @@ func (m *Merger) Abort() {
 	m.aborted = true
 	cmd, done := m.cmd, m.done
 	m.mu.Unlock()
+	if m.opts.Progressive {
+		if cmd != nil {
+			m.stdin.Close()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+			m.log.Warn("kept the recording so far", "file", m.partial)
+		}
+		return
+	}
 	if cmd != nil {
 		cmd.Process.Kill()
 		<-done
 		m.stdin.Close() // an Append blocked on the pipe has already failed with EPIPE
 	}
 	os.Remove(m.partial)
+}
+
+// defragment rewrites the fragmented partial output of a Progressive merge into a normal MP4 next to it, which
+// becomes the partial output that is verified and renamed; the fragmented file is removed only after that.
+func (m *Merger) defragment() error {
+	out := m.opts.Output + ".defrag" + PartialSuffix
+	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", m.partial, "-map", "0", "-c", "copy"}
+	if m.opts.FastStart {
+		args = append(args, "-movflags", "+faststart")
+	}
+	cmd := exec.CommandContext(m.ctx, m.ffmpeg, append(args, "-f", "mp4", out)...)
+	dieWithParent(cmd)
+	stderr := &tailBuffer{max: 4 << 10}
+	cmd.Stderr = stderr
+	if err := cmd.Run(); err != nil {
+		os.Remove(out)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = &FFmpegError{ExitCode: ee.ExitCode(), Stderr: stderr.String()}
+		}
+		return fmt.Errorf("merge: rewriting %s as a normal MP4 (the fragmented file is kept): %w", m.partial, err)
+	}
+	m.partial = out
+	return nil
 }
 
 // Files merges paths, in order, into opts.Output: Start, Append each, Finish.

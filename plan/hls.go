@@ -25,50 +25,8 @@ func FromMedia(md *playlist.Media, source, id, kind string) (*Track, error) {
 	}
 	t := &Track{ID: id, Kind: kind, Source: source, Live: !md.EndList, TargetDuration: float64(md.TargetDuration)}
 	t.Segments = make([]Segment, 0, len(md.Segments))
-	keys := map[Key]int{}
-	section := 0
-	for i, ps := range md.Segments {
-		if ps.Discontinuity && i > 0 {
-			section++
-		}
-		s := Segment{URL: ps.URI, Duration: ps.Duration, Sequence: ps.Sequence, Section: section, Gap: ps.Gap}
-		if ps.ByteRange != nil {
-			s.Range = &ByteRange{Offset: ps.ByteRange.Offset, Length: ps.ByteRange.Length}
-		}
-		if k := ps.Key; k != nil && !strings.EqualFold(k.Method, "NONE") {
-			if k.Method != "AES-128" {
-				return nil, fmt.Errorf("segment %d: %s encryption is %w (only whole-segment AES-128 is)", i, k.Method, ErrUnsupported)
-			}
-			if ps.Map != nil {
-				return nil, fmt.Errorf("encrypted fMP4 (EXT-X-MAP with AES-128) is %w", ErrUnsupported)
-			}
-			key := Key{Method: k.Method, URI: k.URI}
-			n, ok := keys[key]
-			if !ok {
-				t.Keys = append(t.Keys, key)
-				n = len(t.Keys)
-				keys[key] = n
-			}
-			s.Key, s.IV = n, k.IV
-		}
-		if m := ps.Map; m != nil {
-			in := Init{URL: m.URI}
-			if m.ByteRange != nil {
-				in.Range = &ByteRange{Offset: m.ByteRange.Offset, Length: m.ByteRange.Length}
-			}
-			n, ok := 0, false
-			for j, have := range t.Inits {
-				if sameInit(have, in) {
-					n, ok = j+1, true
-				}
-			}
-			if !ok {
-				t.Inits = append(t.Inits, in)
-				n = len(t.Inits)
-			}
-			s.Init = n
-		}
-		t.Segments = append(t.Segments, s)
+	if err := t.appendMedia(md.Segments, 0, 0, false); err != nil {
+		return nil, err
 	}
 	t.Ext = media.ExtOf(firstURL(t.Segments))
 	if t.Ext == "" {
@@ -94,4 +52,61 @@ func firstURL(segs []Segment) string {
 		}
 	}
 	return ""
+}
+
+// appendMedia appends the playlist segments ps[from:] to t, numbering their
+// discontinuity sections on from section, and adding their keys and init
+// sections to t's tables. A discontinuity tag on the first appended segment
+// starts a new section only when cont is set (it follows a segment already
+// in the plan).
+func (t *Track) appendMedia(ps []playlist.Segment, from, section int, cont bool) error {
+	keys := map[Key]int{}
+	for n, k := range t.Keys {
+		keys[k] = n + 1
+	}
+	for i := from; i < len(ps); i++ {
+		p := ps[i]
+		if p.Discontinuity && (i > from || cont) {
+			section++
+		}
+		s := Segment{URL: p.URI, Duration: p.Duration, Sequence: p.Sequence, Section: section, Gap: p.Gap}
+		if p.ByteRange != nil {
+			s.Range = &ByteRange{Offset: p.ByteRange.Offset, Length: p.ByteRange.Length}
+		}
+		if k := p.Key; k != nil && !strings.EqualFold(k.Method, "NONE") {
+			if k.Method != "AES-128" {
+				return fmt.Errorf("segment %d: %s encryption is %w (only whole-segment AES-128 is)", i, k.Method, ErrUnsupported)
+			}
+			if p.Map != nil {
+				return fmt.Errorf("encrypted fMP4 (EXT-X-MAP with AES-128) is %w", ErrUnsupported)
+			}
+			key := Key{Method: k.Method, URI: k.URI}
+			n, ok := keys[key]
+			if !ok {
+				t.Keys = append(t.Keys, key)
+				n = len(t.Keys)
+				keys[key] = n
+			}
+			s.Key, s.IV = n, k.IV
+		}
+		if m := p.Map; m != nil {
+			in := Init{URL: m.URI}
+			if m.ByteRange != nil {
+				in.Range = &ByteRange{Offset: m.ByteRange.Offset, Length: m.ByteRange.Length}
+			}
+			n := 0
+			for j, have := range t.Inits {
+				if sameInit(have, in) {
+					n = j + 1
+				}
+			}
+			if n == 0 {
+				t.Inits = append(t.Inits, in)
+				n = len(t.Inits)
+			}
+			s.Init = n
+		}
+		t.Segments = append(t.Segments, s)
+	}
+	return nil
 }

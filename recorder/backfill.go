@@ -31,8 +31,16 @@ type Options struct {
 	// DefaultRateWindow, MinRate < 0: no floor.
 	MinRate    int64
 	RateWindow time.Duration
-	Logger     *slog.Logger
-	Progress   *Progress // counters the caller renders; nil: private
+	// Live playlists: LiveFor stops following after that long (0: until the
+	// playlist ends or ctx does); LiveEdge starts LiveEdgeSegments from the end
+	// instead of at the earliest segment still listed; LiveIdle ends a
+	// recording whose playlist brings nothing new (or fails) that long (0:
+	// max(30 s, 10 target durations)).
+	LiveFor  time.Duration
+	LiveEdge bool
+	LiveIdle time.Duration
+	Logger   *slog.Logger
+	Progress *Progress // counters the caller renders; nil: private
 	// Claim, if set, is asked before segment i is fetched. It returns true when
 	// the segment arrived by other means (the browser's own copy, tee'd by the
 	// proxy), waiting for a copy in flight if need be; otherwise the caller
@@ -147,15 +155,20 @@ func reason(err error) string {
 }
 
 // feed hands completed segments to a sink in index order while downloads
-// finish in any order: the merge runs alongside the download.
+// finish in any order: the merge runs alongside the download. A live feed
+// grows as the playlist does; it forgets what it has delivered.
 type feed struct {
 	first, step int64
 	sink        func(i int64) error
+	skip        func(i int64) // told of each skipped index, in order; may be nil
 
 	mu    sync.Mutex
-	state []uint8 // by position: 0 pending, 1 done, 2 skipped (a gap allowed by the user)
-	pos   int
-	err   error // the sink's first error; delivery stops
+	state []uint8 // by position from base: 0 pending, 1 done, 2 skipped (a gap)
+	base  int     // position of state[0]
+	pos   int     // next position to deliver
+	open  bool    // live: positions may still be added; run waits for them
+	ended bool    // live: no more positions; deliver what is ready, stop at the first pending
+	err   error   // the sink's first error; delivery stops
 	wake  chan struct{}
 }
 
@@ -169,31 +182,65 @@ func newFeed(first, step int64, n int, sink func(int64) error) *feed {
 	return &feed{first: first, step: step, sink: sink, state: make([]uint8, n), wake: make(chan struct{}, 1)}
 }
 
-func (f *feed) mark(i int64, st uint8) {
-	p := int((i - f.first) / f.step)
+// newLiveFeed makes an empty feed from index first that grows until end.
+func newLiveFeed(first int64, sink func(int64) error, skip func(int64)) *feed {
+	return &feed{first: first, step: 1, sink: sink, skip: skip, open: true, wake: make(chan struct{}, 1)}
+}
+
+// grow adds n pending positions.
+func (f *feed) grow(n int) {
 	f.mu.Lock()
-	if p >= 0 && p < len(f.state) {
-		f.state[p] = st
-	}
+	f.state = append(f.state, make([]uint8, n)...)
 	f.mu.Unlock()
+}
+
+// end says no position will be added: run delivers what is ready and returns
+// at the first position still pending.
+func (f *feed) end() {
+	f.mu.Lock()
+	f.open, f.ended = false, true
+	f.mu.Unlock()
+	f.poke()
+}
+
+// delivered is the first index not yet handed to the sink.
+func (f *feed) delivered() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.first + int64(f.pos)*f.step
+}
+
+func (f *feed) poke() {
 	select {
 	case f.wake <- struct{}{}:
 	default:
 	}
 }
 
-// run delivers until every position is delivered, the sink fails or ctx ends.
+func (f *feed) mark(i int64, st uint8) {
+	p := int((i-f.first)/f.step) - f.base
+	f.mu.Lock()
+	if p >= 0 && p < len(f.state) {
+		f.state[p] = st
+	}
+	f.mu.Unlock()
+	f.poke()
+}
+
+// run delivers until every position is delivered (a live feed: until it has
+// ended and nothing more is ready), the sink fails or ctx ends.
 func (f *feed) run(ctx context.Context) error {
 	for {
 		f.mu.Lock()
-		for f.pos < len(f.state) && f.state[f.pos] != pending {
-			st, i := f.state[f.pos], f.first+int64(f.pos)*f.step
+		for f.pos-f.base < len(f.state) && f.state[f.pos-f.base] != pending {
+			st, i := f.state[f.pos-f.base], f.first+int64(f.pos)*f.step
 			f.pos++
-			if st == skipped {
-				continue
-			}
 			f.mu.Unlock()
-			if err := f.sink(i); err != nil {
+			if st == skipped {
+				if f.skip != nil {
+					f.skip(i)
+				}
+			} else if err := f.sink(i); err != nil {
 				f.mu.Lock()
 				f.err = err
 				f.mu.Unlock()
@@ -201,7 +248,11 @@ func (f *feed) run(ctx context.Context) error {
 			}
 			f.mu.Lock()
 		}
-		done := f.pos >= len(f.state)
+		if n := f.pos - f.base; f.open && n >= 4096 {
+			f.state = append([]uint8(nil), f.state[n:]...) // forget what was delivered
+			f.base = f.pos
+		}
+		done := !f.open && (f.pos-f.base >= len(f.state) || f.ended)
 		f.mu.Unlock()
 		if done {
 			return nil

@@ -21,6 +21,8 @@ type Progress struct {
 	Kept     atomic.Int64 // bytes of segments that were already there: on disk, or the browser's copies
 	Failed   atomic.Int64 // segments that gave up after every retry
 	Attempts atomic.Int64 // requests made for segments
+	Live     atomic.Bool  // following a live playlist: Total grows
+	Recorded atomic.Int64 // live: milliseconds of the main track merged so far
 
 	start   time.Time
 	mu      sync.Mutex

@@ -35,7 +35,11 @@ type Result struct {
 	Holes    []Hole  // every segment the output lacks, of every track
 	Fetched  int64   // segments downloaded in this run
 	Bytes    int64
-	Retries  string // e.g. "7 retries (500: 3, reset: 4)"
+	Retries  string  // e.g. "7 retries (500: 3, reset: 4)"
+	Live     bool    // the source was live
+	Recorded float64 // live: seconds of the main track recorded, over every run
+	Stopped  bool    // live: stopped by the caller (ctx), and the output finalised
+	Why      string  // live: why the recording ended
 }
 
 // An IncompleteError lists the segments still missing after every retry.
@@ -121,7 +125,7 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		}
 	}
 	for _, t := range s.Tracks {
-		if t.Template == nil && len(t.Segments) == 0 {
+		if t.Template == nil && len(t.Segments) == 0 && t.Follower == nil {
 			if err := resolveTrack(ctx, t, f); err != nil {
 				return fail(StateFailed, fmt.Errorf("%s track: %w", t.ID, err))
 			}
@@ -197,6 +201,10 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 				return fail(StateFailed, fmt.Errorf("%w: a recording of %d tracks needs ffmpeg to be joined", err, len(s.Tracks)))
 			}
 		}
+	}
+
+	if main := s.Main(); main.Live && main.Follower != nil {
+		return runLive(ctx, s, o, m, f, target, haveFFmpeg, res, fail)
 	}
 
 	// The tracks download side by side; the first that cannot go on stops the others.
@@ -424,7 +432,7 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions)
 			if err != nil {
 				return fmt.Errorf("playlist %s: %w", redactURL(u), wrapUnsupported(err))
 			}
-			s.AddTrack(NewListTrack(t))
+			s.AddTrack(mediaTrack(pl.Media, t))
 			return nil
 		}
 		v := pl.Master.Best()
@@ -455,7 +463,7 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions)
 		if err != nil {
 			return fmt.Errorf("playlist %s: %w", redactURL(v.URI), wrapUnsupported(err))
 		}
-		s.AddTrack(NewListTrack(vt))
+		s.AddTrack(mediaTrack(vpl.Media, vt))
 		for _, r := range audios {
 			t := &Track{Track: plan.Track{ID: audioTrackID(r.Language), Kind: plan.Audio, Language: r.Language,
 				Name: r.Name, Default: r.Default || len(audios) == 1, Source: r.URI}}
@@ -483,10 +491,21 @@ func resolveTrack(ctx context.Context, t *Track, f *fetcher) error {
 		return fmt.Errorf("playlist %s: %w", redactURL(t.Source), wrapUnsupported(err))
 	}
 	p.Language, p.Name, p.Default = t.Language, t.Name, t.Default
-	nt := NewListTrack(p)
+	nt := mediaTrack(pl.Media, p)
 	nt.Dir, nt.dir = t.Dir, t.dir
 	*t = *nt
 	return nil
+}
+
+// mediaTrack makes the track of a plan read from md; a live one starts its
+// follower at md's last segment.
+func mediaTrack(md *playlist.Media, p *plan.Track) *Track {
+	t := NewListTrack(p)
+	if p.Live {
+		pos := plan.Positions(md)
+		t.Follower = &LiveState{Last: pos[len(pos)-1]}
+	}
+	return t
 }
 
 func fetchPlaylist(ctx context.Context, f *fetcher, u string) (*playlist.Playlist, string, error) {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,7 @@ const (
 	StateIncomplete  = "incomplete"  // segments still missing after every retry; resumable
 	StateInterrupted = "interrupted" // stopped by the user or a crash; resumable
 	StateFailed      = "failed"      // a permanent error (see Error); resumable after fixing it
+	StateRecording   = "recording"   // following a live playlist, merging as it goes
 )
 
 // SessionVersion is the version of session.json this code writes. Version 1
@@ -118,6 +120,7 @@ func (s *Session) publish() {
 		sum.SegmentsDone += ts.Done
 		sum.Tracks = append(sum.Tracks, ts)
 	}
+	sum.Live, sum.RecordedSeconds = s.recorded()
 	snap := &Snapshot{Summary: sum, Headers: map[string]string{}}
 	for k, v := range s.Headers {
 		snap.Headers[k] = RedactHeader(k, v)
@@ -368,9 +371,14 @@ type Summary struct {
 	Missing       []int64        `json:"missing"` // indices of the main track not on disk (or left out)
 	Gaps          []int64        `json:"gaps"`    // indices of the main track left out of the output
 	Tracks        []TrackSummary `json:"tracks,omitempty"`
-	Output        string         `json:"output,omitempty"`
-	Error         string         `json:"error,omitempty"`
-	Dir           string         `json:"dir"`
+	// Live is true for a broadcast followed as it grows; RecordedSeconds is how
+	// much of the main track is recorded (a live one: merged so far; a VOD:
+	// its listed length once done).
+	Live            bool    `json:"live"`
+	RecordedSeconds float64 `json:"recorded_seconds"`
+	Output          string  `json:"output,omitempty"`
+	Error           string  `json:"error,omitempty"`
+	Dir             string  `json:"dir"`
 }
 
 // A TrackSummary is one track's part of a Summary.
@@ -412,7 +420,22 @@ func (s *Session) Summary() Summary {
 		}
 		sum.Tracks = append(sum.Tracks, ts)
 	}
+	sum.Live, sum.RecordedSeconds = s.recorded()
 	return sum
+}
+
+// recorded says whether the session is live and how many seconds of its main track are recorded.
+func (s *Session) recorded() (live bool, seconds float64) {
+	t := s.Main()
+	switch {
+	case t == nil:
+		return false, 0
+	case t.Follower != nil:
+		return t.Live, math.Round(t.Follower.Recorded*1000) / 1000
+	case s.State == StateDone:
+		return false, math.Round(t.Duration()*1000) / 1000
+	}
+	return false, 0
 }
 
 // List loads every session, oldest first. Unreadable ones are skipped and reported in the error.

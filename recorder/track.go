@@ -28,8 +28,24 @@ type Track struct {
 	Dir     string  `json:"dir,omitempty"`
 	Missing []int64 `json:"missing,omitempty"` // indices not on disk at the last save
 	Gaps    []int64 `json:"gaps,omitempty"`    // indices left out of the output: EXT-X-GAP, or allowed holes
+	// Offset is the index of Segments[0]: a live track forgets the segments
+	// already merged, so its plan holds only what is still to be recorded.
+	Offset int64 `json:"offset,omitempty"`
+	// Follower is a live track's follower state; nil for a VOD.
+	Follower *LiveState `json:"follower,omitempty"`
 
 	dir string // absolute
+}
+
+// LiveState is what a live track carries from one reload, and one run, to the next.
+type LiveState struct {
+	Last     plan.Position `json:"last"`     // the position of the last segment planned
+	Recorded float64       `json:"recorded"` // seconds merged so far, of every run
+	// Outputs are the finished outputs of earlier runs (stopped by a pause), in
+	// order (file names in the track's directory), with the seconds each
+	// should last; the last run joins them.
+	Outputs  []string  `json:"outputs,omitempty"`
+	Expected []float64 `json:"expected,omitempty"`
 }
 
 // NewListTrack makes a track from a plan with a segment list.
@@ -95,23 +111,33 @@ func (t *Track) URL(i int64) string {
 	if t.Template != nil {
 		return t.Template.URL(i)
 	}
-	if i >= 0 && i < int64(len(t.Segments)) {
-		return t.Segments[i].URL
+	if p := i - t.Offset; p >= 0 && p < int64(len(t.Segments)) {
+		return t.Segments[p].URL
 	}
 	return ""
 }
 
 // Segment returns the plan of listed segment i, or a bare one for a template track.
 func (t *Track) Segment(i int64) plan.Segment {
-	if t.Template == nil && i >= 0 && i < int64(len(t.Segments)) {
-		return t.Segments[i]
+	if p := i - t.Offset; t.Template == nil && p >= 0 && p < int64(len(t.Segments)) {
+		return t.Segments[p]
 	}
 	return plan.Segment{URL: t.URL(i), Init: t.Init}
 }
 
+// InitOf returns the init section of segment i, or nil.
+func (t *Track) InitOf(i int64) *plan.Init {
+	n := t.Segment(i).Init
+	if n <= 0 || n > len(t.Inits) {
+		return nil
+	}
+	return &t.Inits[n-1]
+}
+
 // IsGap reports whether index i is an EXT-X-GAP segment (never fetched).
 func (t *Track) IsGap(i int64) bool {
-	return t.Template == nil && i >= 0 && i < int64(len(t.Segments)) && t.Segments[i].Gap
+	p := i - t.Offset
+	return t.Template == nil && p >= 0 && p < int64(len(t.Segments)) && t.Segments[p].Gap
 }
 
 // Indices lists every index of the track's known range in order.
@@ -160,6 +186,9 @@ func (t *Track) Done() int {
 func (t *Track) MissingNow() []int64 {
 	var out []int64
 	for _, i := range t.Indices() {
+		if i < t.Offset {
+			continue // merged and forgotten (a live track)
+		}
 		if !t.IsGap(i) && !t.Have(i) {
 			out = append(out, i)
 		}
@@ -200,12 +229,23 @@ func (t *Track) checkRange() error {
 		return fmt.Errorf("range ends at %d, too close to the largest index", t.Last)
 	case t.EndKnown && (t.Last-t.First)/t.Step() >= maxSegments:
 		return fmt.Errorf("range %d..%d is over %d segments", t.First, t.Last, maxSegments)
-	case t.Template == nil && len(t.Segments) > 0 && t.EndKnown && t.Last >= int64(len(t.Segments)):
-		return fmt.Errorf("range ends at %d but only %d segments are listed", t.Last, len(t.Segments))
-	case t.Template == nil && len(t.Segments) == 0 && t.Source == "":
+	case t.Offset < 0 || t.Template != nil && t.Offset != 0:
+		return fmt.Errorf("bad offset %d", t.Offset)
+	case t.Template == nil && len(t.Segments) > 0 && t.EndKnown && t.Last >= t.Offset+int64(len(t.Segments)):
+		return fmt.Errorf("range ends at %d but only %d segments are listed from %d", t.Last, len(t.Segments), t.Offset)
+	case t.Follower != nil && (len(t.Follower.Outputs) != len(t.Follower.Expected) || len(t.Follower.Outputs) > maxLiveOutputs):
+		return errors.New("bad live outputs")
+	case t.Template == nil && len(t.Segments) == 0 && t.Source == "" && t.Follower == nil:
 		return errors.New("no template, segment list or playlist")
 	case t.Dir != "" && t.Dir != "." && !plan.SafeID(t.Dir):
 		return fmt.Errorf("bad directory %q", t.Dir)
+	}
+	if t.Follower != nil {
+		for _, o := range t.Follower.Outputs {
+			if o == "" || filepath.Base(o) != o || o == "." || o == ".." {
+				return fmt.Errorf("bad live output %q", o)
+			}
+		}
 	}
 	for _, s := range t.Segments {
 		if s.IV != "" {

@@ -49,6 +49,17 @@ type sessionError struct {
 func (e *sessionError) Error() string { return e.err.Error() }
 func (e *sessionError) Unwrap() error { return e.err }
 
+// stoppedError is a live recording stopped by Ctrl-C and finalised: exit 130,
+// but no error.
+type stoppedError struct {
+	output  string
+	seconds float64
+}
+
+func (e *stoppedError) Error() string {
+	return fmt.Sprintf("stopped: the live recording so far (%.0f s) is in %s", e.seconds, e.output)
+}
+
 // report prints err as `streamsnatcher: error: …` plus a hint, and picks the exit code.
 func (a *app) report(ctx context.Context, err error) int {
 	code := exitError
@@ -60,6 +71,11 @@ func (a *app) report(ctx context.Context, err error) int {
 	var se *sessionError
 	var pe *playlist.ParseError
 	var ste *recorder.StartError
+	var stopped *stoppedError
+	if errors.As(err, &stopped) {
+		fmt.Fprintf(a.stderr, "streamsnatcher: %s\n", stopped.Error())
+		return exitInterrupt
+	}
 	id := "<session id>"
 	if errors.As(err, &se) {
 		id = se.id

@@ -94,6 +94,8 @@ func addRunFlags(f *pflag.FlagSet) {
 	f.String("audio", "", "master playlists: 'all' records every audio language as a separate track")
 	f.String("ffmpeg", "", "path of ffmpeg (default: from PATH)")
 	addTrustFlags(f)
+	f.Duration("live-for", 0, "live playlists: stop recording after this long (e.g. 90m); default: until the playlist ends or Ctrl-C")
+	f.Bool("live-edge", false, "live playlists: start at the live edge (the last 3 segments) instead of the earliest still listed")
 }
 
 // session builds a new session from what the person typed.

@@ -180,6 +180,11 @@ func progressLine(p *recorder.Progress, bar bool, sp *speedo) string {
 		size = fmt.Sprintf("%.1f/%.1f MB", float64(have)/1e6, float64(want)/1e6)
 	}
 	s := fmt.Sprintf("%d/%s segments  %s  %.1f MB/s  ETA %s  %s", done, tot, size, rate/1e6, eta, p.State())
+	if p.Live.Load() {
+		s = fmt.Sprintf("LIVE %s recorded  %d segments  %.1f MB  %s  (Ctrl-C stops and keeps the file)",
+			fmtSeconds(float64(p.Recorded.Load())/1000), done, float64(have)/1e6, p.State())
+		return s
+	}
 	if !bar {
 		return s
 	}

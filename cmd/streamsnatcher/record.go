@@ -78,13 +78,18 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 	if ffmpeg != "" {
 		ffmpeg, _ = filepath.Abs(ffmpeg)
 	}
+	liveFor, _ := f.GetDuration("live-for")
+	if liveFor < 0 {
+		return usageError{fmt.Errorf("--live-for %s: must be positive", liveFor)}
+	}
+	liveEdge, _ := f.GetBool("live-edge")
 	pool, insecure, err := a.upstreamTrust(f)
 	if err != nil {
 		return err
 	}
 	prog := recorder.NewProgress()
 	opts := recorder.Options{Concurrency: conc, Attempts: tries, Logger: a.log, Progress: prog,
-		Client: fetchClient(pool, insecure, max(conc, 1))}
+		Client: fetchClient(pool, insecure, max(conc, 1)), LiveFor: liveFor, LiveEdge: liveEdge}
 	mopts := recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, Audio: audio, FFmpeg: ffmpeg}
 
 	var first0 int64
@@ -104,11 +109,19 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 		return &sessionError{id: s.ID, err: untrustedHint(err)}
 	}
 	a.warnHoles(res.Holes)
+	if res.Live && !res.Stopped && !a.config().Quiet {
+		fmt.Fprintf(a.stderr, "streamsnatcher: live: recorded %.0f s; it ended because %s\n", res.Recorded, res.Why)
+	}
 	if res.Concat {
 		fmt.Fprintf(a.stderr, "streamsnatcher: ffmpeg was not found: wrote %s by joining the segments\n", res.Output)
 		fmt.Fprintf(a.stderr, "streamsnatcher: hint: install ffmpeg (Debian: sudo apt-get update && sudo apt-get install ffmpeg), then run: streamsnatcher replay %s\n", s.ID)
 	}
 	fmt.Fprintln(a.stdout, res.Output)
+	if res.Stopped {
+		// Ctrl-C ends a live recording on purpose: the output is whole, yet the
+		// exit code says it was interrupted, as every interrupt does.
+		return &stoppedError{output: res.Output, seconds: res.Recorded}
+	}
 	return nil
 }
 
