@@ -42,6 +42,9 @@ type Stream struct {
 	ETA     float64 `json:"eta"`   // seconds; -1 when unknown
 	Retries string  `json:"retries,omitempty"`
 
+	Live     bool    `json:"live,omitempty"`     // a broadcast followed as it grows
+	Recorded float64 `json:"recorded,omitempty"` // live: seconds recorded so far
+
 	Output string `json:"output,omitempty"` // the finished file's name
 	File   string `json:"file,omitempty"`   // where to download it
 }
@@ -64,6 +67,7 @@ func (h *handler) snapshot() []Stream {
 			ID: s.ID, State: s.State, Reason: st.Reason, Error: s.Error, Source: s.Source, Created: s.Created,
 			Template: st.Template, Headers: []Header{}, Missing: len(s.Missing), Gaps: len(s.Gaps),
 			Done: int64(s.SegmentsDone), Total: int64(s.SegmentsTotal), ETA: -1, Causes: causes(s.Error),
+			Live: s.Live, Recorded: s.RecordedSeconds,
 		}
 		if v.Causes == nil {
 			v.Causes = []string{}
@@ -87,6 +91,9 @@ func (h *handler) snapshot() []Stream {
 		var left int64 = -1 // bytes still to come, when known
 		if p := st.Progress; p != nil {
 			v.Phase = p.State()
+			if p.Live.Load() { // the snapshot is as old as the last save; the counter is now
+				v.Live, v.Recorded = true, float64(p.Recorded.Load())/1000
+			}
 			if t := p.Total.Load(); t > 0 {
 				v.Total, v.Done = t, p.Done.Load()
 			}

@@ -48,6 +48,7 @@ type Capture struct {
 	byMaster map[string]*live      // master playlist URL (no query) → its recording
 	early    map[string]*Track     // renditions seen before their recording existed
 	inits    map[string]string     // fMP4 init segments seen, by directory URL
+	liveDirs map[string]bool       // directories of live playlists' segments
 	wg       sync.WaitGroup
 	pages    pageBook // the pages seen and whether they came from a private address (capture_guard.go)
 	limits   CaptureLimits
@@ -120,7 +121,7 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 	return &Capture{store: store, outDir: o.OutDir, opts: o.Run, mopts: o.Merge, log: log, ctx: ctx,
 		byShape: map[string]*live{}, bySegURL: newSegIndex[segRef](), byList: map[string]trackRef{},
 		byKey: map[string]trackRef{}, mediaOf: map[string]*masterRef{}, byMaster: map[string]*live{},
-		early: map[string]*Track{}, inits: map[string]string{}, limits: o.Limits}
+		early: map[string]*Track{}, inits: map[string]string{}, liveDirs: map[string]bool{}, limits: o.Limits}
 }
 
 // Wait blocks until every background backfill and merge has returned.
@@ -386,6 +387,13 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		p.Language, p.Name, p.Default = ref.rend.Language, ref.rend.Name, ref.rend.Default
 	}
 	if tr, ok := c.byList[key]; ok {
+		if tr.t.Live {
+			// A live playlist reloaded by the player: the recording's follower
+			// reloads it too; a changed list is the broadcast moving on, not a
+			// fresh token.
+			c.refreshLocked(tr.l, h, "")
+			return
+		}
 		// The page was reloaded: the same list, perhaps with fresh tokens in its URLs.
 		if len(p.Segments) == len(tr.t.Segments) && !sameURLs(p.Segments, tr.t.Segments) {
 			if tr.l.pendingSegments == nil {
@@ -402,7 +410,13 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 	if !pl.Media.EndList {
 		c.log.Info("live playlist: recording what it lists now", "url", redactURL(u))
 	}
-	t := NewListTrack(p)
+	t := mediaTrack(pl.Media, p) // a live one follows the playlist until it ends
+	if t.Live {
+		// The broadcast's later segments are the follower's: never a template to learn.
+		for _, sg := range t.Segments {
+			c.liveDirs[dirOf(sg.URL)] = true
+		}
+	}
 	var g *Guard
 	if ref == nil || ref.rend == nil && c.byMaster[ref.master] == nil {
 		// A new recording: only from where the page may steer us, within the limits.
@@ -680,6 +694,9 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		}
 		c.refreshLocked(ref.l, h, "")
 		return c.teeLocked(ref.l, ref.t, ref.i, ex)
+	}
+	if c.liveDirs[dirOf(u)] {
+		return nil // a live broadcast's segment the follower fetches (not tee'd yet)
 	}
 	shape := urltemplate.Shape(u)
 	l := c.byShape[shape]

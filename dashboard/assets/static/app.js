@@ -8,7 +8,7 @@ const rowTpl = document.getElementById("row");
 const rows = new Map();
 let latest = [];
 
-const running = new Set(["new", "learning", "probing", "downloading", "merging"]);
+const running = new Set(["new", "learning", "probing", "downloading", "recording", "merging"]);
 
 function post(path, body) {
   const opts = { method: "POST", headers: { "X-StreamSnatcher-Token": token }, credentials: "same-origin" };
@@ -69,7 +69,8 @@ function fill(li, s) {
   li.className = "stream " + s.state;
   const st = li.querySelector(".state");
   st.className = "state " + s.state;
-  setText(st, s.phase && s.phase !== s.state ? `${s.state} · ${s.phase}` : s.state);
+  const label = s.phase && s.phase !== s.state ? `${s.state} · ${s.phase}` : s.state;
+  setText(st, s.live ? `LIVE · ${fmtETA(s.recorded)} recorded · ${label}` : label);
   setText(li.querySelector(".host"), s.host || "(unknown host)");
   const page = li.querySelector(".page");
   const href = safeHref(s.page || "");
@@ -124,7 +125,7 @@ function fill(li, s) {
   for (const b of li.querySelectorAll("button[data-action]")) {
     switch (b.dataset.action) {
       case "resume": b.disabled = done || active; break;
-      case "pause": b.disabled = done || !active; break;
+      case "pause": b.disabled = done || !active; setText(b, s.live ? "Stop" : "Pause"); break;
       case "merge": case "allow-gaps": b.disabled = done; break;
       default: b.disabled = false;
     }
