@@ -253,13 +253,18 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 		// A slot first, then the claim: a segment is claimed only when its
 		// request can start, so the browser never waits behind the queue.
 		slot := func() (func(error), error) {
+			if halted() {
+				return nil, errHalted // access was refused: no new request with these credentials
+			}
 			if o.Limiter == nil {
 				return func(error) {}, nil
 			}
-			return o.Limiter.acquire(ctx, url, o.Concurrency)
-		}
-		if halted() {
-			return errHalted
+			done, err := o.Limiter.acquire(ctx, url, o.Concurrency)
+			if err == nil && halted() { // refused while it waited for the slot
+				done(errBusy)
+				return nil, errHalted
+			}
+			return done, err
 		}
 		done, err := slot()
 		if err != nil {
@@ -297,9 +302,6 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 		}
 		for a := 1; a <= tries; a++ {
 			if a > 1 {
-				if halted() {
-					return errHalted // access was refused: no new request with these credentials
-				}
 				if done, err = slot(); err != nil {
 					return err
 				}
