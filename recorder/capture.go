@@ -51,6 +51,7 @@ type Capture struct {
 	inits    map[string]string     // fMP4 init segments seen, by directory URL
 	wg       sync.WaitGroup
 	pages    pageBook // the pages seen and whether they came from a private address (capture_guard.go)
+	titles   titleBook
 	limits   CaptureLimits
 	limiter  *HostLimiter  // paces every recording's backfill per host
 	linger   time.Duration // how long a done recording's segments outlive the page's last request
@@ -255,6 +256,9 @@ func (c *Capture) Observe(ex *proxy.Exchange) proxy.BodyTap {
 	c.pages.note(ex)
 	k := classify(ex)
 	if k == kindOther {
+		if tap := c.titleTap(ex); tap != nil {
+			return tap
+		}
 		if tap := c.onInit(ex); tap != nil {
 			return tap
 		}
@@ -643,6 +647,9 @@ func (c *Capture) onKey(ex *proxy.Exchange) proxy.BodyTap {
 }
 
 func (c *Capture) newLive(s *Session, shape string) (*live, error) {
+	if s.Title == "" {
+		s.Title = c.titles.get(s.Page)
+	}
 	if err := c.store.Create(s); err != nil {
 		return nil, err
 	}

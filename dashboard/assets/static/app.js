@@ -70,7 +70,8 @@ function fill(li, s) {
   const st = li.querySelector(".state");
   st.className = "state " + s.state;
   setText(st, s.phase && s.phase !== s.state ? `${s.state} · ${s.phase}` : s.state);
-  setText(li.querySelector(".host"), s.host || "(unknown host)");
+  const where = s.host || "(unknown host)";
+  setText(li.querySelector(".host"), s.title ? `${s.title} · ${where}` : where);
   const page = li.querySelector(".page");
   const href = safeHref(s.page || "");
   setText(page, s.page || "");
