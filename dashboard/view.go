@@ -26,7 +26,7 @@ type Stream struct {
 	Causes   []string  `json:"causes"` // the error, one line per distinct cause
 	Source   string    `json:"source"`
 	Created  time.Time `json:"created"`
-	Page     string    `json:"page,omitempty"` // the Referer, credentials redacted
+	Page     string    `json:"page,omitempty"`  // the Referer, credentials redacted
 	Title    string    `json:"title,omitempty"` // the page's <title>
 	Host     string    `json:"host"`
 	Template string    `json:"template"`

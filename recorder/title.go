@@ -62,7 +62,6 @@ func pageKey(raw string) string {
 	return raw
 }
 
-
 // titleTap reads a page's title from the first bytes of its body (identity
 // or gzip encoded) and stops tapping once it has it.
 func (c *Capture) titleTap(ex *proxy.Exchange) proxy.BodyTap {
