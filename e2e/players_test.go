@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"html/template"
@@ -60,6 +61,7 @@ var pages = template.Must(template.New("").Parse(`
 <script>
 const v = document.getElementById("v");
 window.playhead = () => v.currentTime;
+v.addEventListener("playing", () => { window.playingAt = window.playingAt || performance.now(); });
 v.addEventListener("error", () => playerErrors.push("video element: " + (v.error && v.error.message)));
 const hls = new Hls({xhrSetup: xhr => { xhr.withCredentials = true; }});
 hls.on(Hls.Events.ERROR, (ev, d) => d.details !== "bufferSeekOverHole" && playerErrors.push("hls.js " + d.type + " " + d.details +
@@ -111,16 +113,32 @@ func pageOrigin(t *testing.T) *httptest.Server {
 type cdn struct {
 	srv *httptest.Server
 	dir string
+	o   cdnOptions
 
 	mu   sync.Mutex
 	gets map[string]int // request URI → GETs
 	log  []string       // refusals, for the failure message
 }
 
-func newCDN(t *testing.T, dir string) *cdn {
-	c := &cdn{dir: dir, gets: map[string]int{}}
+// cdnOptions vary the CDN: the page origin it serves (default pageURL), a
+// delay before each segment's answer, and its own certificate (default
+// httptest's).
+type cdnOptions struct {
+	page  string
+	delay time.Duration
+	cert  *tls.Certificate
+}
+
+func newCDN(t *testing.T, dir string) *cdn { return newCDNWith(t, dir, cdnOptions{}) }
+
+func newCDNWith(t *testing.T, dir string, o cdnOptions) *cdn {
+	if o.page == "" {
+		o.page = pageURL
+	}
+	c := &cdn{dir: dir, gets: map[string]int{}, o: o}
 	files := http.StripPrefix("/v/", http.FileServer(http.Dir(dir)))
-	c.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pageURL := c.o.page
 		origin, referer := r.Header.Get("Origin"), r.Header.Get("Referer")
 		fromPage := origin == pageURL || origin == "" && strings.HasPrefix(referer, pageURL+"/")
 		if !fromPage {
@@ -155,8 +173,19 @@ func newCDN(t *testing.T, dir string) *cdn {
 			c.gets[r.URL.RequestURI()]++
 			c.mu.Unlock()
 		}
+		if ext := path.Ext(r.URL.Path); c.o.delay > 0 && (ext == ".ts" || ext == ".m4s") {
+			select {
+			case <-time.After(c.o.delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		files.ServeHTTP(w, r)
 	}))
+	if o.cert != nil {
+		c.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*o.cert}}
+	}
+	c.srv.StartTLS()
 	t.Cleanup(c.srv.Close)
 	return c
 }
@@ -196,11 +225,7 @@ func newPlayerRig(t *testing.T, dir string) *playerRig {
 	r.start(t, map[string]string{
 		pageHost: must(url.Parse(page.URL)).Host,
 		cdnHost:  must(url.Parse(c.srv.URL)).Host,
-	}, pool, rigOptions{concurrency: 4,
-		// The merge deletes the segments it used, and a player that asks for
-		// one later (hls.js on a loaded machine) goes to the CDN again. Until
-		// segments stay servable while the page plays (issue 13), keep them.
-		merge: recorder.MergeOptions{KeepSegments: true}})
+	}, pool, rigOptions{concurrency: 4})
 	return &playerRig{rig: r, cdn: c}
 }
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"net"
 	"net/http"
@@ -81,7 +80,8 @@ func (r *rig) start(t *testing.T, route map[string]string, pool *x509.CertPool, 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	client := recorder.NewClient(&http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: pool}}, o.concurrency)
+	// The backfill trusts what the proxy trusts, as watch --upstream-ca sets it up.
+	client := recorder.NewClient(&http.Transport{DialContext: dial, TLSClientConfig: proxy.UpstreamTLS(pool, false)}, o.concurrency)
 	r.capt = recorder.NewCapture(ctx, r.store, recorder.CaptureOptions{OutDir: r.outDir,
 		Run: recorder.Options{Client: client, Concurrency: o.concurrency, Backoff: 10 * time.Millisecond}, Merge: o.merge})
 	var observer proxy.Observer = r.capt
