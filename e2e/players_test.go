@@ -37,7 +37,7 @@ const (
 // playersDir holds the pinned player libraries (script/deps players installs them).
 var playersDir = filepath.Join("players", "node_modules")
 
-func needPlayers(t *testing.T) {
+func needPlayers(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat(playersDir); err != nil {
 		t.Fatal("the player libraries are needed for these tests: ./script/deps players (npm ci in e2e/players; ./script/test does it)")
@@ -87,7 +87,7 @@ p.play().catch(e => playerErrors.push("play: " + e));
 
 // pageOrigin serves the test pages at /<player>?src=URL and the player
 // libraries' files under /lib/.
-func pageOrigin(t *testing.T) *httptest.Server {
+func pageOrigin(t testing.TB) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/lib/", http.StripPrefix("/lib/", http.FileServer(http.Dir(playersDir))))
 	mux.HandleFunc("/{player}", func(w http.ResponseWriter, r *http.Request) {
@@ -129,9 +129,9 @@ type cdnOptions struct {
 	cert  *tls.Certificate
 }
 
-func newCDN(t *testing.T, dir string) *cdn { return newCDNWith(t, dir, cdnOptions{}) }
+func newCDN(t testing.TB, dir string) *cdn { return newCDNWith(t, dir, cdnOptions{}) }
 
-func newCDNWith(t *testing.T, dir string, o cdnOptions) *cdn {
+func newCDNWith(t testing.TB, dir string, o cdnOptions) *cdn {
 	if o.page == "" {
 		o.page = pageURL
 	}
@@ -192,7 +192,7 @@ func newCDNWith(t *testing.T, dir string, o cdnOptions) *cdn {
 
 // checkOnce fails t unless every file in names (paths under /v/) was fetched
 // exactly once, by the browser or the backfill.
-func (c *cdn) checkOnce(t *testing.T, names []string) {
+func (c *cdn) checkOnce(t testing.TB, names []string) {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -213,7 +213,7 @@ type playerRig struct {
 	cdn *cdn
 }
 
-func newPlayerRig(t *testing.T, dir string) *playerRig {
+func newPlayerRig(t testing.TB, dir string) *playerRig {
 	t.Helper()
 	needPlayers(t)
 	page := pageOrigin(t)
@@ -231,7 +231,7 @@ func newPlayerRig(t *testing.T, dir string) *playerRig {
 
 // play opens the player's page on src and waits until the playhead passes
 // minSeconds, failing at the first error the player reports.
-func (pr *playerRig) play(t *testing.T, bctx context.Context, player, src string, minSeconds float64) time.Duration {
+func (pr *playerRig) play(t testing.TB, bctx context.Context, player, src string, minSeconds float64) time.Duration {
 	t.Helper()
 	start := time.Now()
 	u := pageURL + "/" + player + "?src=" + url.QueryEscape(src)
@@ -256,7 +256,7 @@ func (pr *playerRig) play(t *testing.T, bctx context.Context, player, src string
 }
 
 // playerErrors returns what the page's player has reported so far.
-func playerErrors(t *testing.T, bctx context.Context) []string {
+func playerErrors(t testing.TB, bctx context.Context) []string {
 	t.Helper()
 	errs, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`window.playerErrors || []`))
 	if err != nil {
