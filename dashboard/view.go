@@ -26,7 +26,8 @@ type Stream struct {
 	Causes   []string  `json:"causes"` // the error, one line per distinct cause
 	Source   string    `json:"source"`
 	Created  time.Time `json:"created"`
-	Page     string    `json:"page,omitempty"` // the Referer, credentials redacted
+	Page     string    `json:"page,omitempty"`  // the Referer, credentials redacted
+	Title    string    `json:"title,omitempty"` // the page's <title>
 	Host     string    `json:"host"`
 	Template string    `json:"template"`
 	Headers  []Header  `json:"headers"`
@@ -84,6 +85,7 @@ func (h *handler) snapshot() []Stream {
 		if ref := st.Headers["Referer"]; ref != "" {
 			v.Page = recorder.Redact(ref)
 		}
+		v.Title = redact.Text(s.Title)
 		v.Host = hostOf(v.Page)
 		if v.Host == "" {
 			v.Host = hostOf(s.Input)

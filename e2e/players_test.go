@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"html/template"
@@ -36,7 +37,7 @@ const (
 // playersDir holds the pinned player libraries (script/deps players installs them).
 var playersDir = filepath.Join("players", "node_modules")
 
-func needPlayers(t *testing.T) {
+func needPlayers(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat(playersDir); err != nil {
 		t.Fatal("the player libraries are needed for these tests: ./script/deps players (npm ci in e2e/players; ./script/test does it)")
@@ -60,6 +61,7 @@ var pages = template.Must(template.New("").Parse(`
 <script>
 const v = document.getElementById("v");
 window.playhead = () => v.currentTime;
+v.addEventListener("playing", () => { window.playingAt = window.playingAt || performance.now(); });
 v.addEventListener("error", () => playerErrors.push("video element: " + (v.error && v.error.message)));
 const hls = new Hls({xhrSetup: xhr => { xhr.withCredentials = true; }});
 hls.on(Hls.Events.ERROR, (ev, d) => d.details !== "bufferSeekOverHole" && playerErrors.push("hls.js " + d.type + " " + d.details +
@@ -85,7 +87,7 @@ p.play().catch(e => playerErrors.push("play: " + e));
 
 // pageOrigin serves the test pages at /<player>?src=URL and the player
 // libraries' files under /lib/.
-func pageOrigin(t *testing.T) *httptest.Server {
+func pageOrigin(t testing.TB) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/lib/", http.StripPrefix("/lib/", http.FileServer(http.Dir(playersDir))))
 	mux.HandleFunc("/{player}", func(w http.ResponseWriter, r *http.Request) {
@@ -111,16 +113,32 @@ func pageOrigin(t *testing.T) *httptest.Server {
 type cdn struct {
 	srv *httptest.Server
 	dir string
+	o   cdnOptions
 
 	mu   sync.Mutex
 	gets map[string]int // request URI → GETs
 	log  []string       // refusals, for the failure message
 }
 
-func newCDN(t *testing.T, dir string) *cdn {
-	c := &cdn{dir: dir, gets: map[string]int{}}
+// cdnOptions vary the CDN: the page origin it serves (default pageURL), a
+// delay before each segment's answer, and its own certificate (default
+// httptest's).
+type cdnOptions struct {
+	page  string
+	delay time.Duration
+	cert  *tls.Certificate
+}
+
+func newCDN(t testing.TB, dir string) *cdn { return newCDNWith(t, dir, cdnOptions{}) }
+
+func newCDNWith(t testing.TB, dir string, o cdnOptions) *cdn {
+	if o.page == "" {
+		o.page = pageURL
+	}
+	c := &cdn{dir: dir, gets: map[string]int{}, o: o}
 	files := http.StripPrefix("/v/", http.FileServer(http.Dir(dir)))
-	c.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pageURL := c.o.page
 		origin, referer := r.Header.Get("Origin"), r.Header.Get("Referer")
 		fromPage := origin == pageURL || origin == "" && strings.HasPrefix(referer, pageURL+"/")
 		if !fromPage {
@@ -155,15 +173,26 @@ func newCDN(t *testing.T, dir string) *cdn {
 			c.gets[r.URL.RequestURI()]++
 			c.mu.Unlock()
 		}
+		if ext := path.Ext(r.URL.Path); c.o.delay > 0 && (ext == ".ts" || ext == ".m4s") {
+			select {
+			case <-time.After(c.o.delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		files.ServeHTTP(w, r)
 	}))
+	if o.cert != nil {
+		c.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*o.cert}}
+	}
+	c.srv.StartTLS()
 	t.Cleanup(c.srv.Close)
 	return c
 }
 
 // checkOnce fails t unless every file in names (paths under /v/) was fetched
 // exactly once, by the browser or the backfill.
-func (c *cdn) checkOnce(t *testing.T, names []string) {
+func (c *cdn) checkOnce(t testing.TB, names []string) {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -184,7 +213,7 @@ type playerRig struct {
 	cdn *cdn
 }
 
-func newPlayerRig(t *testing.T, dir string) *playerRig {
+func newPlayerRig(t testing.TB, dir string) *playerRig {
 	t.Helper()
 	needPlayers(t)
 	page := pageOrigin(t)
@@ -196,17 +225,13 @@ func newPlayerRig(t *testing.T, dir string) *playerRig {
 	r.start(t, map[string]string{
 		pageHost: must(url.Parse(page.URL)).Host,
 		cdnHost:  must(url.Parse(c.srv.URL)).Host,
-	}, pool, rigOptions{concurrency: 4,
-		// The merge deletes the segments it used, and a player that asks for
-		// one later (hls.js on a loaded machine) goes to the CDN again. Until
-		// segments stay servable while the page plays (issue 13), keep them.
-		merge: recorder.MergeOptions{KeepSegments: true}})
+	}, pool, rigOptions{concurrency: 4})
 	return &playerRig{rig: r, cdn: c}
 }
 
 // play opens the player's page on src and waits until the playhead passes
 // minSeconds, failing at the first error the player reports.
-func (pr *playerRig) play(t *testing.T, bctx context.Context, player, src string, minSeconds float64) time.Duration {
+func (pr *playerRig) play(t testing.TB, bctx context.Context, player, src string, minSeconds float64) time.Duration {
 	t.Helper()
 	start := time.Now()
 	u := pageURL + "/" + player + "?src=" + url.QueryEscape(src)
@@ -231,7 +256,7 @@ func (pr *playerRig) play(t *testing.T, bctx context.Context, player, src string
 }
 
 // playerErrors returns what the page's player has reported so far.
-func playerErrors(t *testing.T, bctx context.Context) []string {
+func playerErrors(t testing.TB, bctx context.Context) []string {
 	t.Helper()
 	errs, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`window.playerErrors || []`))
 	if err != nil {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"net"
 	"net/http"
@@ -63,7 +62,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 // start runs the CA, store, Capture and proxy of a rig whose made-up host
 // names reach the loopback addresses in route (host → host:port), upstream TLS
 // verified against pool, for the proxy and the backfill alike.
-func (r *rig) start(t *testing.T, route map[string]string, pool *x509.CertPool, o rigOptions) {
+func (r *rig) start(t testing.TB, route map[string]string, pool *x509.CertPool, o rigOptions) {
 	t.Helper()
 	r.outDir = t.TempDir()
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -81,7 +80,8 @@ func (r *rig) start(t *testing.T, route map[string]string, pool *x509.CertPool, 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	client := recorder.NewClient(&http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: pool}}, o.concurrency)
+	// The backfill trusts what the proxy trusts, as watch --upstream-ca sets it up.
+	client := recorder.NewClient(&http.Transport{DialContext: dial, TLSClientConfig: proxy.UpstreamTLS(pool, false)}, o.concurrency)
 	r.capt = recorder.NewCapture(ctx, r.store, recorder.CaptureOptions{OutDir: r.outDir,
 		Run: recorder.Options{Client: client, Concurrency: o.concurrency, Backoff: 10 * time.Millisecond}, Merge: o.merge})
 	var observer proxy.Observer = r.capt
@@ -110,7 +110,7 @@ func (r *rig) start(t *testing.T, route map[string]string, pool *x509.CertPool, 
 	})
 }
 
-func chromium(t *testing.T) string {
+func chromium(t testing.TB) string {
 	for _, c := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(c); err == nil {
 			return p
@@ -123,7 +123,7 @@ func chromium(t *testing.T) string {
 // browser starts a headless Chromium with a fresh profile that uses the rig's
 // proxy and trusts its CA by SPKI hash only. bypass is its --proxy-bypass-list.
 // closeBrowser ends it early (the test's end does too).
-func (r *rig) browser(t *testing.T, bypass string, extra ...chromedp.ExecAllocatorOption) (ctx context.Context, closeBrowser func()) {
+func (r *rig) browser(t testing.TB, bypass string, extra ...chromedp.ExecAllocatorOption) (ctx context.Context, closeBrowser func()) {
 	t.Helper()
 	opts := append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)), chromedp.UserDataDir(t.TempDir()),

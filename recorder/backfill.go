@@ -41,15 +41,32 @@ type Options struct {
 	LiveIdle time.Duration
 	Logger   *slog.Logger
 	Progress *Progress // counters the caller renders; nil: private
-	// Claim, if set, is asked before segment i is fetched. It returns true when
-	// the segment arrived by other means (the browser's own copy, tee'd by the
-	// proxy), waiting for a copy in flight if need be; otherwise the caller
-	// fetches it and calls release when done.
-	Claim func(ctx context.Context, track string, i int64) (arrived bool, release func())
+	// Claim, if set, is asked before segment i is fetched: the capture uses it
+	// so that the browser and the backfill never fetch the same segment, and
+	// the browser can read what the backfill fetches while it arrives. See Hold.
+	Claim func(ctx context.Context, track string, i int64, wait bool) Hold
+	// Limiter, if set, paces the segment requests per host (see HostLimiter):
+	// Concurrency is then the most it lets through, not where it starts.
+	Limiter *HostLimiter
 	// Guard, if set, limits the hosts and addresses the run may contact (the
 	// capture sets one per stream; get and replay run without).
 	Guard *Guard
 }
+
+// A Hold is the answer to Options.Claim.
+type Hold struct {
+	// Arrived: another copy of the segment landed (waited for when asked to wait).
+	Arrived bool
+	// Busy: another copy is on its way and the claim was asked not to wait.
+	Busy bool
+	// Release, when set, means the caller fetches the segment and calls it when done.
+	Release func()
+	// show, when set, receives the bytes as they arrive (see growing).
+	show *growing
+}
+
+// errBusy puts a segment the browser is fetching at the back of the queue.
+var errBusy = errors.New("the browser is fetching it")
 
 // DefaultConcurrency is the number of parallel downloads when none is given.
 // Chosen with the benchmark in bench/: 32 connections saturate a 200 MB/s link
@@ -269,26 +286,56 @@ func (f *feed) run(ctx context.Context) error {
 // segments that failed after every retry, and ErrExpired (wrapped) when the
 // origin started refusing access: then it stops early, leaving the rest for a
 // later run with new headers.
-func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options, fd *feed) ([]*SegmentError, error) {
+func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options, fd *feed, halt *halt) ([]*SegmentError, error) {
 	var (
-		mu      sync.Mutex
-		failed  []*SegmentError
-		expired error // access refused: pause for new credentials
-		full    error // the disk is full or the origin untrusted: stop, no other segment can succeed
+		mu     sync.Mutex
+		failed []*SegmentError
+		full   error // the disk is full or the origin untrusted: stop, no other segment can succeed
 	)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	if halt == nil {
+		halt = newHalt()
+	}
+	halted := halt.stopped
 
-	attempt := func(ctx context.Context, i int64, tries int) error {
+	attempt := func(ctx context.Context, i int64, tries int, wait bool) error {
 		url := s.URL(i)
-		if o.Claim != nil {
-			_, release := o.Claim(ctx, s.ID, i)
-			if release != nil {
-				defer release()
+		// A slot first, then the claim: a segment is claimed only when its
+		// request can start, so the browser never waits behind the queue.
+		slot := func() (func(error), error) {
+			if halted() {
+				return nil, errHalted // access was refused: no new request with these credentials
 			}
+			if o.Limiter == nil {
+				return func(error) {}, nil
+			}
+			done, err := o.Limiter.acquire(ctx, url, o.Concurrency)
+			if err == nil && halted() { // refused while it waited for the slot
+				done(errBusy)
+				return nil, errHalted
+			}
+			return done, err
+		}
+		done, err := slot()
+		if err != nil {
+			return err
+		}
+		var show *growing
+		if o.Claim != nil {
+			h := o.Claim(ctx, s.ID, i, wait)
+			if h.Busy {
+				done(errBusy)
+				return errBusy
+			}
+			if h.Release != nil {
+				defer h.Release()
+			}
+			show = h.show
 			// Whether it waited for another copy or claimed the segment, that
 			// copy may have landed since the list of what to fetch was made.
 			if s.Have(i) {
+				done(errBusy)
 				o.Progress.Done.Add(1)
 				o.Progress.Kept.Add(fileSize(s.SegmentPath(i)))
 				return nil
@@ -299,15 +346,21 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 		if seg.Key > 0 && seg.Key < len(f.blocks) {
 			iv, err := s.IV(i)
 			if err != nil {
+				done(err)
 				return fmt.Errorf("%s: %w: %w", redactURL(url), ErrDecrypt, err)
 			}
 			dec = &decryption{block: f.blocks[seg.Key], iv: iv}
 		}
-		var err error
 		for a := 1; a <= tries; a++ {
+			if a > 1 {
+				if done, err = slot(); err != nil {
+					return err
+				}
+			}
 			o.Progress.Attempts.Add(1)
 			var n int64
-			n, err = f.fetchRange(ctx, url, seg.Range, s.SegmentPath(i), true, dec)
+			n, err = f.fetchShown(ctx, url, seg.Range, s.SegmentPath(i), true, dec, show)
+			done(err)
 			if err == nil {
 				o.Progress.Bytes.Add(n)
 				o.Progress.Fetched.Add(1)
@@ -330,20 +383,23 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 		return err
 	}
 
-	pass := func(list []int64, tries, limit int) []int64 {
+	pass := func(list []int64, tries, limit int, wait bool) (again, busy []int64) {
 		jobs := make(chan int64)
 		var wg sync.WaitGroup
-		var again []int64
 		for w := 0; w < limit; w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := range jobs {
-					err := attempt(runCtx, i, tries)
+					err := attempt(runCtx, i, tries, wait)
 					switch {
 					case err == nil:
 						fd.mark(i, ready)
-					case runCtx.Err() != nil:
+					case errors.Is(err, errBusy):
+						mu.Lock()
+						busy = append(busy, i)
+						mu.Unlock()
+					case runCtx.Err() != nil, errors.Is(err, errHalted):
 					case diskFull(err), errors.Is(err, ErrUntrusted):
 						mu.Lock()
 						if full == nil {
@@ -352,12 +408,9 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 						mu.Unlock()
 						stop()
 					case errors.Is(err, ErrExpired):
-						mu.Lock()
-						if expired == nil {
-							expired = err
-						}
-						mu.Unlock()
-						stop()
+						// No new request with these credentials; the transfers
+						// under way were authorised and finish.
+						halt.stop(err)
 					default:
 						mu.Lock()
 						again = append(again, i)
@@ -373,11 +426,13 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 			case jobs <- i:
 			case <-runCtx.Done():
 				break dispatch
+			case <-halt.done():
+				break dispatch
 			}
 		}
 		close(jobs)
 		wg.Wait()
-		return again
+		return again, busy
 	}
 
 	var todo []int64
@@ -395,18 +450,24 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 		}
 		todo = append(todo, i)
 	}
-	again := pass(todo, o.Attempts, o.Concurrency)
+	again, busy := pass(todo, o.Attempts, o.Concurrency, false)
+	if len(busy) > 0 && full == nil && !halted() && ctx.Err() == nil {
+		// What the browser was fetching: its copy has landed by now, or is
+		// waited for; the backfill fetches what it did not keep.
+		more, _ := pass(sortInts(busy), o.Attempts, o.Concurrency, true)
+		again = append(again, more...)
+	}
 	if full != nil {
 		return failed, full
 	}
-	if len(again) > 0 && expired == nil && ctx.Err() == nil {
+	if len(again) > 0 && !halted() && ctx.Err() == nil {
 		// A final pass over what failed, gentler: fewer at once, the same tries.
 		o.Logger.Info("final pass over failed segments", "count", len(again))
 		failed = nil
-		again = pass(sortInts(again), o.Attempts, min(4, o.Concurrency))
+		again, _ = pass(sortInts(again), o.Attempts, min(4, o.Concurrency), true)
 	}
-	if expired != nil {
-		return failed, fmt.Errorf("%w", expired)
+	if err := halt.err(); err != nil {
+		return failed, fmt.Errorf("%w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return failed, err
@@ -414,6 +475,45 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 	o.Progress.Failed.Store(int64(len(again)))
 	sortSegErrs(failed)
 	return failed, nil
+}
+
+// A halt stops new requests of every track of a run once access is refused:
+// the credentials are the same for all. Transfers under way go on.
+type halt struct {
+	once  sync.Once
+	ch    chan struct{}
+	cause error
+}
+
+// errHalted ends an attempt that would have made a new request after a halt.
+var errHalted = errors.New("halted: access refused")
+
+func newHalt() *halt { return &halt{ch: make(chan struct{})} }
+
+func (h *halt) stop(err error) {
+	h.once.Do(func() {
+		h.cause = err
+		close(h.ch)
+	})
+}
+
+func (h *halt) done() <-chan struct{} { return h.ch }
+
+func (h *halt) stopped() bool {
+	select {
+	case <-h.ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// err is the refusal that halted the run, nil when none did.
+func (h *halt) err() error {
+	if h.stopped() {
+		return h.cause
+	}
+	return nil
 }
 
 func backoff(o *Options, attempt int, err error) time.Duration {

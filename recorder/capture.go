@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,7 +52,11 @@ type Capture struct {
 	liveDirs map[string]bool       // directories of live playlists' segments
 	wg       sync.WaitGroup
 	pages    pageBook // the pages seen and whether they came from a private address (capture_guard.go)
+	titles   titleBook
 	limits   CaptureLimits
+	limiter  *HostLimiter  // paces every recording's backfill per host
+	linger   time.Duration // how long a done recording's segments outlive the page's last request
+	keep     bool          // the person keeps segments for good (MergeOptions.KeepSegments)
 }
 
 type segRef struct {
@@ -100,7 +105,9 @@ type live struct {
 	cancel          context.CancelFunc  // stops the run in progress
 	runDone         chan struct{}       // closed when the run in progress returns
 	deleted         bool
-	guard           *Guard // where its backfill may go: the hosts the page used for it
+	guard           *Guard    // where its backfill may go: the hosts the page used for it
+	asked           time.Time // when the browser last asked for one of its segments
+	swept           bool      // done, and its segments removed: the origin answers the browser again
 }
 
 // CaptureOptions configure a Capture.
@@ -109,7 +116,16 @@ type CaptureOptions struct {
 	Run    Options
 	Merge  MergeOptions
 	Limits CaptureLimits // what a page may make it record; zero: the defaults
+	// Linger is how long a finished recording's segments stay on disk, to
+	// answer the page's requests, after the page last asked for one; 0:
+	// DefaultLinger. Wait removes them too. Merge.KeepSegments keeps them for good.
+	Linger time.Duration
+	// Pace paces the backfill per host; zero: the defaults (see HostLimiter).
+	Pace LimiterOptions
 }
+
+// DefaultLinger is how long a finished recording's segments answer the page.
+const DefaultLinger = 5 * time.Minute
 
 // NewCapture returns a Capture that saves sessions in store. Background work
 // stops when ctx ends; Wait waits for it.
@@ -121,11 +137,16 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 	return &Capture{store: store, outDir: o.OutDir, opts: o.Run, mopts: o.Merge, log: log, ctx: ctx,
 		byShape: map[string]*live{}, bySegURL: newSegIndex[segRef](), byList: map[string]trackRef{},
 		byKey: map[string]trackRef{}, mediaOf: map[string]*masterRef{}, byMaster: map[string]*live{},
-		early: map[string]*Track{}, inits: map[string]string{}, liveDirs: map[string]bool{}, limits: o.Limits}
+		early: map[string]*Track{}, inits: map[string]string{}, liveDirs: map[string]bool{}, limits: o.Limits,
+		limiter: NewHostLimiter(o.Pace), linger: cmp.Or(o.Linger, DefaultLinger), keep: o.Merge.KeepSegments}
 }
 
-// Wait blocks until every background backfill and merge has returned.
-func (c *Capture) Wait() { c.wg.Wait() }
+// Wait blocks until every background backfill and merge has returned, then
+// removes the segments of finished recordings (see CaptureOptions.Linger).
+func (c *Capture) Wait() {
+	c.wg.Wait()
+	c.sweepAll()
+}
 
 // A StreamStatus is a snapshot of one captured stream.
 type StreamStatus struct {
@@ -236,6 +257,9 @@ func (c *Capture) Observe(ex *proxy.Exchange) proxy.BodyTap {
 	c.pages.note(ex)
 	k := classify(ex)
 	if k == kindOther {
+		if tap := c.titleTap(ex); tap != nil {
+			return tap
+		}
 		if tap := c.onInit(ex); tap != nil {
 			return tap
 		}
@@ -290,7 +314,8 @@ type fileTap struct {
 	max    int64 // the size cap (Options.MaxSegmentBytes): past it the copy is dropped
 	sniffd bool
 	bad    error
-	answer *answer // the origin's headers, kept beside the file
+	answer *answer  // the origin's headers, kept beside the file
+	show   *growing // the browser's other requests for it read it as it arrives
 	done   func(ok bool)
 }
 
@@ -326,10 +351,17 @@ func (t *fileTap) Write(p []byte) (int, error) {
 	}
 	n, err := t.f.Write(p)
 	t.n += int64(n)
+	t.show.wrote(n)
 	if err != nil {
 		t.bad = err
 	}
 	return n, err
+}
+
+// showTo lets g's readers follow the copy as it arrives.
+func (t *fileTap) showTo(g *growing) {
+	t.show = g
+	g.start(t.f.Name(), t.answer, t.want)
 }
 
 func (t *fileTap) Close(err error) {
@@ -344,6 +376,7 @@ func (t *fileTap) Close(err error) {
 	if !ok {
 		os.Remove(t.f.Name())
 	}
+	t.show.finish(ok)
 	t.done(ok)
 }
 
@@ -652,6 +685,9 @@ func (c *Capture) onKey(ex *proxy.Exchange) proxy.BodyTap {
 }
 
 func (c *Capture) newLive(s *Session, shape string) (*live, error) {
+	if s.Title == "" {
+		s.Title = c.titles.get(s.Page)
+	}
 	if err := c.store.Create(s); err != nil {
 		return nil, err
 	}
@@ -824,12 +860,18 @@ func (c *Capture) adoptObservedLocked(l *live) {
 	l.observed = map[string]string{}
 }
 
-// A flight is a segment on its way to disk; done closes when it landed or failed.
+// A flight is a segment on its way to disk; done closes when it landed or
+// failed. Its bytes can be read as they arrive (g).
 type flight struct {
 	done    chan struct{}
+	g       *growing
 	browser bool // the browser's request, to be tee'd
 	teed    bool
 	once    sync.Once
+}
+
+func newFlight(browser bool) *flight {
+	return &flight{done: make(chan struct{}), g: newGrowing(), browser: browser}
 }
 
 // landLocked ends the flight of segment k.
@@ -838,6 +880,7 @@ func (l *live) landLocked(k flightKey, f *flight) {
 		if l.inflight[k] == f {
 			delete(l.inflight, k)
 		}
+		f.g.end()
 		close(f.done)
 	})
 }
@@ -857,14 +900,15 @@ func (c *Capture) teeLocked(l *live, t *Track, i int64, ex *proxy.Exchange) prox
 			return nil // encrypted (kept decrypted) or a byte range of a bigger file: the backfill fetches it
 		}
 	}
-	if t.haveFile(i) {
+	l.asked = time.Now()
+	if l.swept || t.haveFile(i) {
 		return nil
 	}
 	k := flightKey{t.ID, i}
 	f := l.inflight[k]
 	switch {
 	case f == nil:
-		f = &flight{done: make(chan struct{}), browser: true}
+		f = newFlight(true)
 		l.inflight[k] = f
 	case !f.browser || f.teed:
 		return nil
@@ -879,6 +923,7 @@ func (c *Capture) teeLocked(l *live, t *Track, i int64, ex *proxy.Exchange) prox
 		return nil
 	}
 	tap.answer = newAnswer(ex.Req.Header, ex.RespHeader)
+	tap.showTo(f.g)
 	return tap
 }
 
@@ -976,14 +1021,16 @@ func (c *Capture) runStream(l *live) {
 	for {
 		o := c.opts
 		o.Progress = l.prog
-		o.Claim = func(ctx context.Context, track string, i int64) (bool, func()) {
-			return c.claim(ctx, l, flightKey{track, i})
+		o.Claim = func(ctx context.Context, track string, i int64, wait bool) Hold {
+			return c.claim(ctx, l, flightKey{track, i}, wait)
 		}
+		o.Limiter = c.limiter
 		c.mu.Lock()
 		o.Guard = l.guard
 		s := l.s
 		mo := c.mopts
 		mo.AllowGaps = mo.AllowGaps || l.allowGaps
+		mo.KeepSegments = true // they answer the page until it stops asking (linger.go)
 		ctx, cancel := context.WithCancel(c.ctx)
 		l.cancel = cancel
 		c.mu.Unlock()
@@ -1015,6 +1062,9 @@ func (c *Capture) runStream(l *live) {
 			continue
 		}
 		unlock() // before runDone: whoever waits for the run may take the lock
+		if s.State == StateDone {
+			c.lingerLocked(l)
+		}
 		l.running = false
 		close(l.runDone)
 		c.mu.Unlock()
@@ -1022,31 +1072,39 @@ func (c *Capture) runStream(l *live) {
 	}
 }
 
-// claim lets the backfill fetch segment i unless the browser's copy is on its
-// way; while the backfill fetches it, a browser request for it waits for that copy.
-func (c *Capture) claim(ctx context.Context, l *live, k flightKey) (bool, func()) {
+// claim lets the backfill fetch segment i unless another copy is on its way:
+// then it waits for that copy when asked to, or says it is busy, so the
+// backfill comes back to it after the rest. A claimed segment shows its
+// bytes to the browser's requests for it as they arrive.
+func (c *Capture) claim(ctx context.Context, l *live, k flightKey, wait bool) Hold {
 	c.mu.Lock()
 	f := l.inflight[k]
 	if f == nil {
-		mine := &flight{done: make(chan struct{})}
+		mine := newFlight(false)
 		l.inflight[k] = mine
 		c.mu.Unlock()
-		return false, func() { c.land(l, k, mine) }
+		return Hold{Release: func() { c.land(l, k, mine) }, show: mine.g}
 	}
 	c.mu.Unlock()
+	if !wait {
+		return Hold{Busy: true}
+	}
 	select {
 	case <-f.done:
-		return true, nil
+		return Hold{Arrived: true}
 	case <-ctx.Done():
-		return false, nil
+		return Hold{}
 	}
 }
 
-// Respond answers the browser from disk when a segment it asks for is already
-// complete (fetched by the backfill), so the origin serves each segment once.
-// Segments of encrypted streams are kept decrypted, which is not what the
-// browser expects: those requests always go to the origin.
-// It implements proxy.Responder.
+// Respond answers the browser's request for a segment of a recording so that
+// the origin serves each segment once: from disk when it is complete; as its
+// bytes arrive when the backfill (or another request of the browser) is
+// fetching it; and when neither, it lets the request go to the origin at once
+// and claims the segment for it, so the backfill keeps the browser's copy
+// instead of fetching it again. Segments of encrypted streams are kept
+// decrypted, which is not what the browser expects: those requests always go
+// to the origin. It implements proxy.Responder.
 func (c *Capture) Respond(req *http.Request) *http.Response {
 	if req.Method != http.MethodGet {
 		return nil
@@ -1080,31 +1138,43 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 	path := t.file(i)
 	k := flightKey{t.ID, i}
 	f := l.inflight[k]
+	l.asked = time.Now()
+	if l.swept {
+		c.mu.Unlock()
+		return nil // the recording is done and its segments are gone: the origin answers
+	}
 	if f == nil && !t.haveFile(i) {
 		if !whole {
 			c.mu.Unlock()
 			return nil // a part of it: forwarded, not tee'd
 		}
-		// Forwarded: claim it for the browser so the backfill waits for the tee'd copy.
-		// If no usable answer comes back, the claim lapses.
-		f = &flight{done: make(chan struct{}), browser: true}
+		// Forwarded at once, ahead of the backfill: claimed for the browser so
+		// that the backfill skips it and keeps the tee'd copy. If no usable
+		// answer comes back, the claim lapses.
+		f = newFlight(true)
 		l.inflight[k] = f
-		time.AfterFunc(30*time.Second, func() { c.land(l, k, f) })
+		time.AfterFunc(browserClaimLapse, func() {
+			c.mu.Lock()
+			if !f.teed {
+				l.landLocked(k, f)
+			}
+			c.mu.Unlock()
+		})
 		c.mu.Unlock()
 		return nil
 	}
 	c.mu.Unlock()
 	if f != nil {
-		select {
-		case <-f.done:
-		case <-req.Context().Done():
-			return nil
-		case <-time.After(time.Minute):
-			return nil
+		// On its way: the bytes as they arrive, with the origin's headers.
+		if resp := f.g.respond(req, first, last, time.Minute); resp != nil {
+			return resp
 		}
 	}
-	return serveFile(req, path, first, last)
+	return serveFile(req, path, first, last) // landed; nil (forwarded) when it failed
 }
+
+// browserClaimLapse is how long a forwarded request's claim waits for its answer.
+const browserClaimLapse = 30 * time.Second
 
 // parseRange reads a single "bytes=first-" or "bytes=first-last" range; last
 // is -1 when open. An empty header is the whole body (0, -1, true).

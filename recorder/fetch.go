@@ -122,6 +122,17 @@ func (f *fetcher) fetchTo(ctx context.Context, url, path string, sniff bool, dec
 
 // fetchRange is fetchTo of the byte range rng of url (the whole body when nil).
 func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRange, path string, sniff bool, dec *decryption) (int64, error) {
+	return f.fetchShown(ctx, url, rng, path, sniff, dec, nil)
+}
+
+// fetchShown is fetchRange that shows the bytes to g as they reach the file,
+// so the browser can read them while they arrive (see growing). Only a whole,
+// clear body is shown: a range or a decrypted body is not what the browser
+// asked for.
+func (f *fetcher) fetchShown(ctx context.Context, url string, rng *plan.ByteRange, path string, sniff bool, dec *decryption, g *growing) (int64, error) {
+	if rng != nil || dec != nil {
+		g = nil
+	}
 	if err := checkFree(filepath.Dir(path), f.minFree); err != nil {
 		return 0, err
 	}
@@ -176,16 +187,21 @@ func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRang
 	ok := false
 	defer func() {
 		if !ok {
+			g.finish(false)
 			out.Close()
 			os.Remove(partial)
 		}
 	}()
 
-	// body → [decrypt] → [sniff] → file
+	// body → [decrypt] → [sniff] → file [→ the browser]
 	var w io.Writer = out
+	if g != nil {
+		g.start(partial, newAnswer(req.Header, resp.Header), resp.ContentLength)
+		w = &countWriter{w: out, g: g}
+	}
 	var sw *sniffWriter
 	if sniff || dec != nil {
-		sw = &sniffWriter{w: out}
+		sw = &sniffWriter{w: w}
 		w = sw
 	}
 	var dw *decryptWriter
@@ -267,6 +283,7 @@ func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRang
 		return 0, fmt.Errorf("segment file: %w", err)
 	}
 	ok = true
+	g.finish(true)
 	return n, nil
 }
 

@@ -33,18 +33,20 @@ func (t *Track) haveFile(i int64) bool {
 // fetchInit fetches init section n of t unless it is there, after the claim
 // (o.Claim) that lets a copy the browser is fetching land instead.
 func fetchInit(ctx context.Context, t *Track, n int, f *fetcher, o *Options) error {
+	var show *growing
 	if o.Claim != nil {
-		_, release := o.Claim(ctx, t.ID, initIndex(n))
-		if release != nil {
-			defer release()
+		h := o.Claim(ctx, t.ID, initIndex(n), true)
+		if h.Release != nil {
+			defer h.Release()
 		}
+		show = h.show
 	}
 	path := t.InitPath(n)
 	if fileExists(path) {
 		return nil
 	}
 	in := t.Inits[n-1]
-	_, err := f.fetchRange(ctx, in.URL, in.Range, path, false, nil)
+	_, err := f.fetchShown(ctx, in.URL, in.Range, path, false, nil, show)
 	return err
 }
 

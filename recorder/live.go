@@ -261,7 +261,7 @@ func (r *liveRun) dispatch(ctx context.Context, from int64, n int) {
 	}
 	r.o.Progress.Total.Add(int64(fetchable))
 	r.inflight.Go(func() {
-		failed, err := backfill(ctx, &bt, idx, &f, &r.o, r.fd)
+		failed, err := backfill(ctx, &bt, idx, &f, &r.o, r.fd, nil)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.setErr(fmt.Errorf("%s track: %w", t.ID, err))

@@ -19,7 +19,7 @@ type prober struct {
 	used   int
 	// claim, if set, is Options.Claim: a copy of segment i the browser is
 	// fetching lands instead of a probe request.
-	claim func(ctx context.Context, track string, i int64) (bool, func())
+	claim func(ctx context.Context, track string, i int64, wait bool) Hold
 	miss  error // why the last index asked was not there (ErrNotFound or ErrNotMedia), if it was not
 }
 
@@ -29,9 +29,8 @@ func (p *prober) has(ctx context.Context, i int64) (bool, error) {
 		return v, nil
 	}
 	if p.claim != nil {
-		_, release := p.claim(ctx, p.s.ID, i)
-		if release != nil {
-			defer release()
+		if h := p.claim(ctx, p.s.ID, i, true); h.Release != nil {
+			defer h.Release()
 		}
 	}
 	if p.s.Have(i) {

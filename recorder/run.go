@@ -217,8 +217,9 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		}
 	}()
 	var wg sync.WaitGroup
+	refused := newHalt()
 	for n, t := range s.Tracks {
-		tr := &trackRun{s: s, t: t, o: o, mopts: mopts, merge: haveFFmpeg, allowGaps: m.AllowGaps}
+		tr := &trackRun{s: s, t: t, o: o, mopts: mopts, merge: haveFFmpeg, allowGaps: m.AllowGaps, halt: refused}
 		if direct {
 			tr.direct = target
 		}
@@ -228,6 +229,10 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		runs[n] = tr
 		wg.Go(func() {
 			tr.run(tctx)
+			if errors.Is(tr.err, ErrExpired) {
+				refused.stop(tr.err)
+				return // the halt stops the others' new requests; what they fetch lands
+			}
 			if tr.err != nil || len(tr.failed) > 0 {
 				stopTracks()
 			}
@@ -316,22 +321,7 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		return res, err
 	}
 	if !m.KeepSegments {
-		for _, t := range s.Tracks {
-			if err := os.RemoveAll(t.SegmentDir()); err != nil {
-				o.Logger.Warn("could not remove segments", "err", err)
-			}
-			for n := range t.Inits {
-				os.Remove(t.InitPath(n + 1))
-			}
-		}
-		for _, u := range runs {
-			for _, sec := range u.outputs {
-				if sec != res.Output {
-					os.Remove(sec)
-				}
-			}
-		}
-		os.RemoveAll(filepath.Join(s.dir, "tee"))
+		s.removeWork(res.Output, o.Logger.Warn)
 	}
 	return res, nil
 }

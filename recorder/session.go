@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamsnatcher/streamsnatcher/internal/redact"
 	"github.com/streamsnatcher/streamsnatcher/plan"
 )
 
@@ -366,6 +367,7 @@ type Summary struct {
 	Created       time.Time      `json:"created"`
 	Input         string         `json:"input,omitempty"`
 	Page          string         `json:"page,omitempty"`
+	Title         string         `json:"title,omitempty"` // the page's <title>
 	SegmentsTotal int            `json:"segments_total"`
 	SegmentsDone  int            `json:"segments_done"`
 	Missing       []int64        `json:"missing"` // indices of the main track not on disk (or left out)
@@ -396,7 +398,7 @@ type TrackSummary struct {
 func (s *Session) Summary() Summary {
 	sum := Summary{
 		ID: s.ID, State: s.State, Source: s.Source, Created: s.Created, Input: redactURL(s.Input),
-		Page: redactURL(s.Page), SegmentsTotal: s.Total(), SegmentsDone: s.Done(),
+		Page: redactURL(s.Page), Title: redact.Text(s.Title), SegmentsTotal: s.Total(), SegmentsDone: s.Done(),
 		Output: s.Output, Error: s.Error, Dir: s.dir, Missing: []int64{}, Gaps: []int64{},
 	}
 	for i, t := range s.Tracks {

@@ -46,6 +46,7 @@ type trackRun struct {
 	merge     bool   // ffmpeg is there and merging was asked for
 	direct    string // the final output, when this track alone makes it
 	allowGaps bool
+	halt      *halt // shared by the run's tracks: access refused stops new requests of all
 
 	ctx      context.Context
 	unitOf   []int     // by segment position; nil: everything is unit 0
@@ -120,7 +121,7 @@ func (r *trackRun) run(ctx context.Context) {
 	feedDone := make(chan error, 1)
 	go func() { feedDone <- fd.run(feedCtx) }()
 
-	failed, err := backfill(ctx, t, idx, r.f, &r.o, fd)
+	failed, err := backfill(ctx, t, idx, r.f, &r.o, fd, r.halt)
 	for _, fe := range failed {
 		fe.Track = t.ID
 	}

@@ -71,7 +71,8 @@ function fill(li, s) {
   st.className = "state " + s.state;
   const label = s.phase && s.phase !== s.state ? `${s.state} · ${s.phase}` : s.state;
   setText(st, s.live ? `LIVE · ${fmtETA(s.recorded)} recorded · ${label}` : label);
-  setText(li.querySelector(".host"), s.host || "(unknown host)");
+  const where = s.host || "(unknown host)";
+  setText(li.querySelector(".host"), s.title ? `${s.title} · ${where}` : where);
   const page = li.querySelector(".page");
   const href = safeHref(s.page || "");
   setText(page, s.page || "");
