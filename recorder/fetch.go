@@ -272,9 +272,18 @@ func (f *fetcher) fetchRange(ctx context.Context, url string, rng *plan.ByteRang
 
 // get fetches a small document (playlist, key) whole, up to max bytes.
 func (f *fetcher) get(ctx context.Context, url string, max int64) ([]byte, string, error) {
+	return f.getRange(ctx, url, nil, max)
+}
+
+// getRange is get of the byte range rng of url (a DASH segment index), which
+// the origin must answer with exactly those bytes.
+func (f *fetcher) getRange(ctx context.Context, url string, rng *plan.ByteRange, max int64) ([]byte, string, error) {
 	req, err := f.newRequest(ctx, url)
 	if err != nil {
 		return nil, "", err
+	}
+	if rng != nil {
+		req.Header.Set("Range", rng.Header())
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
@@ -283,6 +292,11 @@ func (f *fetcher) get(ctx context.Context, url string, max int64) ([]byte, strin
 	defer resp.Body.Close()
 	if err := checkStatus(resp, url); err != nil {
 		return nil, "", err
+	}
+	if rng != nil {
+		if err := checkContentRange(resp, rng); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", redactURL(url), err)
+		}
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {

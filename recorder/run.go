@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/streamsnatcher/streamsnatcher/dash"
 	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/merge"
 	"github.com/streamsnatcher/streamsnatcher/plan"
@@ -404,7 +405,9 @@ func (s *Session) header() map[string][]string {
 }
 
 // resolveSession reads s.Playlist into tracks: a media playlist is the video
-// track; a master gives the chosen variant and its audio renditions.
+// track; a master gives the chosen variant and its audio renditions; a DASH
+// manifest (known by its first bytes, whatever its name) its chosen video and
+// audio representations.
 func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions) error {
 	variant, audio := m.Variant, m.Audio
 	if variant == "" {
@@ -415,7 +418,14 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions)
 	}
 	u := s.Playlist
 	for hop := 0; hop < 3; hop++ {
-		pl, final, err := fetchPlaylist(ctx, f, u)
+		data, final, err := f.get(ctx, u, max(playlist.MaxSize, dash.MaxSize))
+		if err != nil {
+			return fmt.Errorf("playlist: %w", err)
+		}
+		if hop == 0 && media.Sniff(data) == media.FormatDASH {
+			return resolveDASH(ctx, s, f, data, final, dashSelection(variant, audio))
+		}
+		pl, err := parsePlaylist(data, u, final)
 		if err != nil {
 			return err
 		}
@@ -494,12 +504,18 @@ func fetchPlaylist(ctx context.Context, f *fetcher, u string) (*playlist.Playlis
 	if err != nil {
 		return nil, "", fmt.Errorf("playlist: %w", err)
 	}
+	pl, err := parsePlaylist(data, u, final)
+	return pl, final, err
+}
+
+// parsePlaylist parses a playlist fetched from u, final after redirects.
+func parsePlaylist(data []byte, u, final string) (*playlist.Playlist, error) {
 	base, _ := url.Parse(final)
 	pl, err := playlist.Parse(data, base)
 	if err != nil {
-		return nil, "", fmt.Errorf("playlist %s: %w", redactURL(u), err)
+		return nil, fmt.Errorf("playlist %s: %w", redactURL(u), err)
 	}
-	return pl, final, nil
+	return pl, nil
 }
 
 func wrapUnsupported(err error) error {
