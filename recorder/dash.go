@@ -14,8 +14,8 @@ import (
 // Errors a DASH manifest can stop a recording with.
 var (
 	// ErrDRM means the manifest's content is protected (ContentProtection):
-	// it is never recorded.
-	ErrDRM = errors.New("protected with DRM: not recorded")
+	// it is never recorded. The error names the DRM systems.
+	ErrDRM = dash.ErrDRM
 	// ErrLiveDASH means the manifest is live (type="dynamic").
 	ErrLiveDASH = errors.New("live DASH is not recorded yet")
 )
@@ -46,8 +46,6 @@ func planDASH(ctx context.Context, f *fetcher, data []byte, final string, sel da
 	}
 	m, err := dash.Parse(data, base)
 	switch {
-	case errors.Is(err, dash.ErrDRM):
-		return nil, fmt.Errorf("manifest %s: %w (%w)", redactURL(final), ErrDRM, err)
 	case errors.Is(err, dash.ErrDynamic):
 		return nil, fmt.Errorf("manifest %s: %w", redactURL(final), ErrLiveDASH)
 	case err != nil:
@@ -59,7 +57,7 @@ func planDASH(ctx context.Context, f *fetcher, data []byte, final string, sel da
 		index := make(map[dash.IndexRef][]byte, len(need.Refs))
 		for _, r := range need.Refs {
 			rng := r.Range
-			b, _, err := f.getRange(ctx, r.URL, &rng, maxIndexBytes)
+			b, _, err := f.getRange(ctx, r.URL, &rng, maxIndexBytes, false)
 			if err != nil {
 				return nil, fmt.Errorf("manifest %s: segment index: %w", redactURL(final), err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/streamsnatcher/streamsnatcher/merge"
 	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
+	"github.com/streamsnatcher/streamsnatcher/urltemplate"
 )
 
 // MergeOptions say how a run builds its output.
@@ -418,7 +419,11 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions)
 	}
 	u := s.Playlist
 	for hop := 0; hop < 3; hop++ {
-		data, final, err := f.get(ctx, u, max(playlist.MaxSize, dash.MaxSize))
+		data, final, err := f.getDoc(ctx, u, max(playlist.MaxSize, dash.MaxSize))
+		if hop == 0 && errors.Is(err, errMediaBody) {
+			// A URL with no telling name (get's guess) is a segment after all.
+			return resolveSegmentURL(s, u)
+		}
 		if err != nil {
 			return fmt.Errorf("playlist: %w", err)
 		}
@@ -477,6 +482,19 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions)
 		return nil
 	}
 	return fmt.Errorf("playlist %s: too many nested master playlists", redactURL(u))
+}
+
+// resolveSegmentURL makes the session's one track from a segment URL: its
+// numbering is learned, and its start and end found by probing.
+func resolveSegmentURL(s *Session, u string) error {
+	tm, err := urltemplate.Learn([]string{u})
+	if err != nil {
+		return err
+	}
+	s.AddTrack(&Track{Track: plan.Track{ID: "video", Kind: plan.Video, Template: tm, Ext: segmentExt(u)},
+		First: tm.First, ProbeStart: true})
+	s.Playlist = ""
+	return nil
 }
 
 // resolveTrack reads a track's media playlist (t.Source) into its segment list.
