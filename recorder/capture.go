@@ -752,8 +752,15 @@ func (c *Capture) rememberInitLocked(ex *proxy.Exchange) proxy.BodyTap {
 		return nil
 	}
 	u := ex.Req.URL.String()
-	c.inits[dirOf(u)] = u
+	c.inits[initKey(u)] = u
 	return nil
+}
+
+// initKey files an init segment by its directory and the stream its name
+// gives (ffmpeg's init-stream0.m4s goes with chunk-stream0-00001.m4s, not
+// with chunk-stream1-…).
+func initKey(u string) string {
+	return dirOf(u) + "\x00" + urltemplate.StreamOf(u)
 }
 
 // dirOf is a URL without its last path element and query.
@@ -767,7 +774,7 @@ func dirOf(u string) string {
 
 // initForLocked finds the init segment seen next to segment URL u.
 func (c *Capture) initForLocked(u string) string {
-	return c.inits[dirOf(u)]
+	return c.inits[initKey(u)]
 }
 
 // adoptObservedLocked files the bodies kept aside under their learned indices.
