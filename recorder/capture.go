@@ -47,7 +47,11 @@ type Capture struct {
 	mediaOf  map[string]*masterRef // media playlist URL (no query) → its master
 	byMaster map[string]*live      // master playlist URL (no query) → its recording
 	early    map[string]*Track     // renditions seen before their recording existed
-	inits    map[string]string     // fMP4 init segments seen, by directory URL
+	inits    map[string]string     // fMP4 init segments seen, by directory URL and stream
+	// DASH manifests seen (capture_dash.go).
+	byManifest map[string]*dashRec // manifest URL (no query) → its recording
+	dashReps   *segIndex[dashRep]  // segment and init URLs of every video representation
+	dashDirs   map[string]bool     // directories of every representation: no learning under them
 	wg       sync.WaitGroup
 	pages    pageBook // the pages seen and whether they came from a private address (capture_guard.go)
 	limits   CaptureLimits
@@ -120,7 +124,8 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 	return &Capture{store: store, outDir: o.OutDir, opts: o.Run, mopts: o.Merge, log: log, ctx: ctx,
 		byShape: map[string]*live{}, bySegURL: newSegIndex[segRef](), byList: map[string]trackRef{},
 		byKey: map[string]trackRef{}, mediaOf: map[string]*masterRef{}, byMaster: map[string]*live{},
-		early: map[string]*Track{}, inits: map[string]string{}, limits: o.Limits}
+		early: map[string]*Track{}, inits: map[string]string{}, limits: o.Limits,
+		byManifest: map[string]*dashRec{}, dashReps: newSegIndex[dashRep](), dashDirs: map[string]bool{}}
 }
 
 // Wait blocks until every background backfill and merge has returned.
@@ -190,6 +195,7 @@ const (
 	kindOther kind = iota
 	kindPlaylist
 	kindSegment
+	kindManifest
 )
 
 func classify(ex *proxy.Exchange) kind {
@@ -202,8 +208,10 @@ func classify(ex *proxy.Exchange) kind {
 		return kindPlaylist
 	case media.KindSegment:
 		return kindSegment
+	case media.KindManifest:
+		return kindManifest
 	}
-	return kindOther // init segments, keys (onKey), manifests, subtitles, pages
+	return kindOther // init segments, keys (onKey), subtitles, pages
 }
 
 // fullBody reports whether a response carries the whole resource: a 200, or a
@@ -252,6 +260,8 @@ func (c *Capture) Observe(ex *proxy.Exchange) proxy.BodyTap {
 		u := ex.Req.URL.String()
 		h := keptHeaders(ex.Req.Header)
 		return &bufTap{max: playlist.MaxSize, done: func(b []byte) { c.onPlaylist(u, h, b) }}
+	case kindManifest:
+		return c.manifestTap(ex)
 	default:
 		return c.onSegment(ex)
 	}
@@ -650,12 +660,16 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	h := keptHeaders(ex.Req.Header)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dashSeenLocked(u)
 	if ref, ok := c.bySegURL.find(u); ok {
 		if ref.l.guard != nil {
 			ref.l.guard.Allow(u) // the browser fetched this stream's segments from there
 		}
 		c.refreshLocked(ref.l, h, "")
 		return c.teeLocked(ref.l, ref.t, ref.i, ex)
+	}
+	if c.underManifestLocked(u) {
+		return nil // another representation of a manifest seen: the player switched, or probes
 	}
 	shape := urltemplate.Shape(u)
 	l := c.byShape[shape]
@@ -1169,6 +1183,12 @@ func (c *Capture) Act(id, action string) error {
 				delete(c.byMaster, k)
 			}
 		}
+		for k, v := range c.byManifest {
+			if v.l == l {
+				delete(c.byManifest, k)
+			}
+		}
+		c.dashReps.drop(func(v dashRep) bool { return v.rec.l == l })
 		c.bySegURL.drop(func(v segRef) bool { return v.l == l })
 		for k, v := range c.byKey {
 			if v.l == l {
