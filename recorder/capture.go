@@ -52,9 +52,9 @@ type Capture struct {
 	byManifest map[string]*dashRec // manifest URL (no query) → its recording
 	dashReps   *segIndex[dashRep]  // segment and init URLs of every video representation
 	dashDirs   map[string]bool     // directories of every representation: no learning under them
-	wg       sync.WaitGroup
-	pages    pageBook // the pages seen and whether they came from a private address (capture_guard.go)
-	limits   CaptureLimits
+	wg         sync.WaitGroup
+	pages      pageBook // the pages seen and whether they came from a private address (capture_guard.go)
+	limits     CaptureLimits
 }
 
 type segRef struct {
