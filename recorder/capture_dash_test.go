@@ -81,8 +81,15 @@ func TestCaptureDASHManifest(t *testing.T) {
 		switch {
 		case strings.Contains(name, "stream0"), name == "chunk-stream2-00005.m4s": // not played, past the end
 			want = 0
+		case name == "init-stream2.m4s":
+			want = 0 // the browser's copy, fetched before the recording started, was kept
 		case contains(fetched, name):
-			want = 0 // the browser's copy was kept
+			// The browser's copy was kept, or the backfill got there first and
+			// the browser was answered from disk: once from the origin either way.
+			if got := o.Hits(name); got > 1 {
+				t.Errorf("%s: origin asked %d times, want at most once", name, got)
+			}
+			continue
 		}
 		if got := o.Hits(name); got != want {
 			t.Errorf("%s: origin asked %d times, want %d", name, got, want)
