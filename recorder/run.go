@@ -368,7 +368,7 @@ func trackConcurrency(total int, t *Track, tracks int) int {
 	if tracks == 1 || t.Kind == plan.Video {
 		return total
 	}
-	return max(2, total/8)
+	return max(2, total/4)
 }
 
 // probeRange finds the first (when asked) and last index of a template track.
