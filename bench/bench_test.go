@@ -213,8 +213,11 @@ var statsLine = regexp.MustCompile(`(?m)^streamsnatcher: stats: maxrss_kb=(\d+)$
 // runGet runs the real binary on the (*) URL of m under base, in dir, and checks the .mp4 it writes.
 func runGet(bin, dir, base string, m *media, conc int) (getRun, error) {
 	out := filepath.Join(dir, "out.mp4")
-	args := []string{"get", base + "seg_(*).ts", "--pad", "5", "--count", strconv.Itoa(len(m.Segments)),
-		"-o", out, "-q", "--debug", "--data-dir", filepath.Join(dir, "data")}
+	args := []string{"get", base + "seg_(*).ts", "--pad", "5", "--count", strconv.Itoa(len(m.Segments))}
+	if m.Manifest != "" {
+		args = []string{"get", base + m.Manifest}
+	}
+	args = append(args, "-o", out, "-q", "--debug", "--data-dir", filepath.Join(dir, "data"))
 	if conc > 0 {
 		args = append(args, "--concurrency", strconv.Itoa(conc))
 	}

@@ -31,9 +31,11 @@ const loopVersion = "1"
 // loopMeta is the marker a finished long-video cache directory holds.
 const loopMeta = "bench.json"
 
-// media is an HLS VOD on disk: a directory with index.m3u8 and segments named seg_NNNNN.ts.
+// media is an HLS VOD on disk: a directory with index.m3u8 and segments named seg_NNNNN.ts; or, with
+// Manifest, a DASH one whose Segments are every file the manifest lists (init segments included).
 type media struct {
 	Name     string   // for the table, e.g. "600s"
+	Manifest string   // DASH: the manifest's file name, which get is given instead of the (*) URL
 	Dir      string   // served by the origin
 	Segments []string // file names relative to Dir, in order
 	Bytes    int64    // sum of the segment sizes

@@ -375,7 +375,7 @@ func TestFFmpegTwoPeriods(t *testing.T) {
 	second := inner(ffmpegDash(t, p1, "-use_template", "1", "-use_timeline", "0"))
 	for _, id := range []string{"0", "1"} {
 		second = strings.Replace(second, fmt.Sprintf(`<Representation id="%s"`, id), fmt.Sprintf(`<Representation id="p1-%s"`, id), 1)
-		second = strings.Replace(second, "$RepresentationID$", id, 4) // this representation's two templates
+		second = strings.Replace(second, "$RepresentationID$", id, 2) // this representation's two templates
 	}
 	mpd := `<?xml version="1.0" encoding="utf-8"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="static" mediaPresentationDuration="PT8.0S" minBufferTime="PT2.0S">
@@ -404,7 +404,8 @@ func TestFFmpegTwoPeriods(t *testing.T) {
 			for _, s := range tr.Segments {
 				if s.Section == k {
 					n++
-					if !strings.HasPrefix(localFile(t, dir, s.URL), pdir) || s.Init != k+1 {
+					if !strings.HasPrefix(localFile(t, dir, s.URL), pdir) || s.Init != k+1 ||
+						!strings.Contains(s.URL, fmt.Sprintf("chunk-stream%d-", i)) {
 						t.Fatalf("track %s: section %d segment %s (init %d) is not period %d's", tr.ID, k, s.URL, s.Init, k)
 					}
 				}

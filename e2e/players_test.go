@@ -83,6 +83,31 @@ p.on("error", () => playerErrors.push("video.js: " + JSON.stringify(p.error())))
 p.src({src: {{.Src}}, type: "application/x-mpegURL", withCredentials: true});
 p.play().catch(e => playerErrors.push("play: " + e));
 </script></body></html>{{end}}
+
+{{define "dashjs"}}{{template "head" .}}
+<script src="/lib/dashjs/dist/modern/umd/dash.all.min.js"></script></head><body>
+<video id="v" muted autoplay playsinline></video>
+<script>
+const v = document.getElementById("v");
+window.playhead = () => v.currentTime;
+v.addEventListener("error", () => playerErrors.push("video element: " + (v.error && v.error.message)));
+const p = dashjs.MediaPlayer().create();
+p.on(dashjs.MediaPlayer.events.ERROR, e => playerErrors.push("dash.js " + JSON.stringify(e.error || e)));
+p.initialize(v, {{.Src}}, true);
+</script></body></html>{{end}}
+
+{{define "shaka"}}{{template "head" .}}
+<script src="/lib/shaka-player/dist/shaka-player.compiled.js"></script></head><body>
+<video id="v" muted autoplay playsinline></video>
+<script>
+const v = document.getElementById("v");
+window.playhead = () => v.currentTime;
+v.addEventListener("error", () => playerErrors.push("video element: " + (v.error && v.error.message)));
+shaka.polyfill.installAll();
+const p = new shaka.Player();
+p.addEventListener("error", e => playerErrors.push("shaka " + (e.detail && e.detail.code) + " " + JSON.stringify(e.detail && e.detail.data)));
+p.attach(v).then(() => p.load({{.Src}})).then(() => v.play()).catch(e => playerErrors.push("shaka load: " + (e.code || e)));
+</script></body></html>{{end}}
 `))
 
 // pageOrigin serves the test pages at /<player>?src=URL and the player
@@ -167,6 +192,8 @@ func newCDNWith(t testing.TB, dir string, o cdnOptions) *cdn {
 			w.Header().Set("Content-Type", "video/mp2t")
 		case ".m4s", ".mp4":
 			w.Header().Set("Content-Type", "video/mp4")
+		case ".mpd":
+			w.Header().Set("Content-Type", "application/dash+xml")
 		}
 		if r.Method == http.MethodGet {
 			c.mu.Lock()

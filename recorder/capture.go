@@ -48,15 +48,19 @@ type Capture struct {
 	mediaOf  map[string]*masterRef // media playlist URL (no query) → its master
 	byMaster map[string]*live      // master playlist URL (no query) → its recording
 	early    map[string]*Track     // renditions seen before their recording existed
-	inits    map[string]string     // fMP4 init segments seen, by directory URL
+	inits    map[string]string     // fMP4 init segments seen, by directory URL and stream
 	liveDirs map[string]bool       // directories of live playlists' segments
-	wg       sync.WaitGroup
-	pages    pageBook // the pages seen and whether they came from a private address (capture_guard.go)
-	titles   titleBook
-	limits   CaptureLimits
-	limiter  *HostLimiter  // paces every recording's backfill per host
-	linger   time.Duration // how long a done recording's segments outlive the page's last request
-	keep     bool          // the person keeps segments for good (MergeOptions.KeepSegments)
+	// DASH manifests seen (capture_dash.go).
+	byManifest map[string]*dashRec // manifest URL (no query) → its recording
+	dashReps   *segIndex[dashRep]  // segment and init URLs of every video representation
+	dashDirs   map[string]bool     // directories of every representation: no learning under them
+	wg         sync.WaitGroup
+	pages      pageBook // the pages seen and whether they came from a private address (capture_guard.go)
+	titles     titleBook
+	limits     CaptureLimits
+	limiter    *HostLimiter  // paces every recording's backfill per host
+	linger     time.Duration // how long a done recording's segments outlive the page's last request
+	keep       bool          // the person keeps segments for good (MergeOptions.KeepSegments)
 }
 
 type segRef struct {
@@ -138,7 +142,8 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 		byShape: map[string]*live{}, bySegURL: newSegIndex[segRef](), byList: map[string]trackRef{},
 		byKey: map[string]trackRef{}, mediaOf: map[string]*masterRef{}, byMaster: map[string]*live{},
 		early: map[string]*Track{}, inits: map[string]string{}, liveDirs: map[string]bool{}, limits: o.Limits,
-		limiter: NewHostLimiter(o.Pace), linger: cmp.Or(o.Linger, DefaultLinger), keep: o.Merge.KeepSegments}
+		limiter: NewHostLimiter(o.Pace), linger: cmp.Or(o.Linger, DefaultLinger), keep: o.Merge.KeepSegments,
+		byManifest: map[string]*dashRec{}, dashReps: newSegIndex[dashRep](), dashDirs: map[string]bool{}}
 }
 
 // Wait blocks until every background backfill and merge has returned, then
@@ -212,6 +217,7 @@ const (
 	kindOther kind = iota
 	kindPlaylist
 	kindSegment
+	kindManifest
 )
 
 func classify(ex *proxy.Exchange) kind {
@@ -224,8 +230,10 @@ func classify(ex *proxy.Exchange) kind {
 		return kindPlaylist
 	case media.KindSegment:
 		return kindSegment
+	case media.KindManifest:
+		return kindManifest
 	}
-	return kindOther // init segments, keys (onKey), manifests, subtitles, pages
+	return kindOther // init segments, keys (onKey), subtitles, pages
 }
 
 // fullBody reports whether a response carries the whole resource: a 200, or a
@@ -277,6 +285,8 @@ func (c *Capture) Observe(ex *proxy.Exchange) proxy.BodyTap {
 		u := ex.Req.URL.String()
 		h := keptHeaders(ex.Req.Header)
 		return &bufTap{max: playlist.MaxSize, done: func(b []byte) { c.onPlaylist(u, h, b) }}
+	case kindManifest:
+		return c.manifestTap(ex)
 	default:
 		return c.onSegment(ex)
 	}
@@ -724,6 +734,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	h := keptHeaders(ex.Req.Header)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dashSeenLocked(u)
 	if ref, ok := c.bySegURL.find(u); ok {
 		if ref.l.guard != nil {
 			ref.l.guard.Allow(u) // the browser fetched this stream's segments from there
@@ -733,6 +744,9 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	}
 	if c.liveDirs[dirOf(u)] {
 		return nil // a live broadcast's segment the follower fetches (not tee'd yet)
+	}
+	if c.underManifestLocked(u) {
+		return nil // another representation of a manifest seen: the player switched, or probes
 	}
 	shape := urltemplate.Shape(u)
 	l := c.byShape[shape]
@@ -829,8 +843,15 @@ func (c *Capture) rememberInitLocked(ex *proxy.Exchange) proxy.BodyTap {
 		return nil
 	}
 	u := ex.Req.URL.String()
-	c.inits[dirOf(u)] = u
+	c.inits[initKey(u)] = u
 	return nil
+}
+
+// initKey files an init segment by its directory and the stream its name
+// gives (ffmpeg's init-stream0.m4s goes with chunk-stream0-00001.m4s, not
+// with chunk-stream1-…).
+func initKey(u string) string {
+	return dirOf(u) + "\x00" + urltemplate.StreamOf(u)
 }
 
 // dirOf is a URL without its last path element and query.
@@ -844,7 +865,7 @@ func dirOf(u string) string {
 
 // initForLocked finds the init segment seen next to segment URL u.
 func (c *Capture) initForLocked(u string) string {
-	return c.inits[dirOf(u)]
+	return c.inits[initKey(u)]
 }
 
 // adoptObservedLocked files the bodies kept aside under their learned indices.
@@ -1273,6 +1294,12 @@ func (c *Capture) Act(id, action string) error {
 				delete(c.byMaster, k)
 			}
 		}
+		for k, v := range c.byManifest {
+			if v.l == l {
+				delete(c.byManifest, k)
+			}
+		}
+		c.dashReps.drop(func(v dashRep) bool { return v.rec.l == l })
 		c.bySegURL.drop(func(v segRef) bool { return v.l == l })
 		for k, v := range c.byKey {
 			if v.l == l {

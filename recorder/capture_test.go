@@ -35,8 +35,13 @@ func browse(t *testing.T, c *Capture, url string, body []byte, h map[string]stri
 		req.Header.Set(k, v)
 	}
 	ctype := "video/mp2t"
-	if filepath.Ext(req.URL.Path) == ".m3u8" {
+	switch filepath.Ext(req.URL.Path) {
+	case ".m3u8":
 		ctype = "application/vnd.apple.mpegurl"
+	case ".mpd":
+		ctype = "application/dash+xml"
+	case ".m4s":
+		ctype = "video/iso.segment"
 	}
 	ex := &proxy.Exchange{Req: req, Status: http.StatusOK, RespHeader: http.Header{"Content-Type": {ctype}},
 		ContentLength: int64(len(body)), Received: time.Now()}

@@ -287,11 +287,30 @@ func (f *fetcher) fetchShown(ctx context.Context, url string, rng *plan.ByteRang
 	return n, nil
 }
 
-// get fetches a small document (playlist, key) whole, up to max bytes.
+// errMediaBody: a document (a playlist or manifest) was asked for and the
+// origin began to send a media segment.
+var errMediaBody = errors.New("a media segment, not a playlist or manifest")
+
+// get fetches a small document (playlist, manifest) whole, up to max bytes.
 func (f *fetcher) get(ctx context.Context, url string, max int64) ([]byte, string, error) {
+	return f.getRange(ctx, url, nil, max, false)
+}
+
+// getDoc is get of what should be a playlist or manifest: a body that starts
+// as media fails at once with errMediaBody.
+func (f *fetcher) getDoc(ctx context.Context, url string, max int64) ([]byte, string, error) {
+	return f.getRange(ctx, url, nil, max, true)
+}
+
+// getRange is get of the byte range rng of url (a DASH segment index), which
+// the origin must answer with exactly those bytes; doc as for getDoc.
+func (f *fetcher) getRange(ctx context.Context, url string, rng *plan.ByteRange, max int64, doc bool) ([]byte, string, error) {
 	req, err := f.newRequest(ctx, url)
 	if err != nil {
 		return nil, "", err
+	}
+	if rng != nil {
+		req.Header.Set("Range", rng.Header())
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
@@ -301,7 +320,24 @@ func (f *fetcher) get(ctx context.Context, url string, max int64) ([]byte, strin
 	if err := checkStatus(resp, url); err != nil {
 		return nil, "", err
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if rng != nil {
+		if err := checkContentRange(resp, rng); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", redactURL(url), err)
+		}
+	}
+	// A document's first bytes say whether it is one: a media segment where a
+	// playlist was expected is not read to its end.
+	head := make([]byte, media.SniffLen)
+	n, err := io.ReadFull(resp.Body, head)
+	head = head[:n]
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return nil, "", fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
+	}
+	if doc && media.Sniff(head).IsMedia() {
+		return nil, "", fmt.Errorf("%s: %w", redactURL(url), errMediaBody)
+	}
+	rest, err := io.ReadAll(io.LimitReader(resp.Body, max+1-int64(n)))
+	data := append(head, rest...)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
 	}

@@ -58,6 +58,7 @@ func (c *Capture) onInit(ex *proxy.Exchange) proxy.BodyTap {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dashSeenLocked(ex.Req.URL.String())
 	ref, ok := c.bySegURL.find(ex.Req.URL.String())
 	if !ok || ref.i >= 0 {
 		return c.rememberInitLocked(ex)

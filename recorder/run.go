@@ -10,10 +10,12 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/streamsnatcher/streamsnatcher/dash"
 	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/merge"
 	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/playlist"
+	"github.com/streamsnatcher/streamsnatcher/urltemplate"
 )
 
 // MergeOptions say how a run builds its output.
@@ -364,7 +366,7 @@ func trackConcurrency(total int, t *Track, tracks int) int {
 	if tracks == 1 || t.Kind == plan.Video {
 		return total
 	}
-	return max(2, total/8)
+	return max(2, total/4)
 }
 
 // probeRange finds the first (when asked) and last index of a template track.
@@ -402,7 +404,9 @@ func (s *Session) header() map[string][]string {
 }
 
 // resolveSession reads s.Playlist into tracks: a media playlist is the video
-// track; a master gives the chosen variant and its audio renditions.
+// track; a master gives the chosen variant and its audio renditions; a DASH
+// manifest (known by its first bytes, whatever its name) its chosen video and
+// audio representations.
 func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions) error {
 	variant, audio := m.Variant, m.Audio
 	if variant == "" {
@@ -413,7 +417,18 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions)
 	}
 	u := s.Playlist
 	for hop := 0; hop < 3; hop++ {
-		pl, final, err := fetchPlaylist(ctx, f, u)
+		data, final, err := f.getDoc(ctx, u, max(playlist.MaxSize, dash.MaxSize))
+		if hop == 0 && errors.Is(err, errMediaBody) {
+			// A URL with no telling name (get's guess) is a segment after all.
+			return resolveSegmentURL(s, u)
+		}
+		if err != nil {
+			return fmt.Errorf("playlist: %w", err)
+		}
+		if hop == 0 && media.Sniff(data) == media.FormatDASH {
+			return resolveDASH(ctx, s, f, data, final, dashSelection(variant, audio))
+		}
+		pl, err := parsePlaylist(data, u, final)
 		if err != nil {
 			return err
 		}
@@ -467,6 +482,19 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions)
 	return fmt.Errorf("playlist %s: too many nested master playlists", redactURL(u))
 }
 
+// resolveSegmentURL makes the session's one track from a segment URL: its
+// numbering is learned, and its start and end found by probing.
+func resolveSegmentURL(s *Session, u string) error {
+	tm, err := urltemplate.Learn([]string{u})
+	if err != nil {
+		return err
+	}
+	s.AddTrack(&Track{Track: plan.Track{ID: "video", Kind: plan.Video, Template: tm, Ext: segmentExt(u)},
+		First: tm.First, ProbeStart: true})
+	s.Playlist = ""
+	return nil
+}
+
 // resolveTrack reads a track's media playlist (t.Source) into its segment list.
 func resolveTrack(ctx context.Context, t *Track, f *fetcher) error {
 	pl, final, err := fetchPlaylist(ctx, f, t.Source)
@@ -503,12 +531,18 @@ func fetchPlaylist(ctx context.Context, f *fetcher, u string) (*playlist.Playlis
 	if err != nil {
 		return nil, "", fmt.Errorf("playlist: %w", err)
 	}
+	pl, err := parsePlaylist(data, u, final)
+	return pl, final, err
+}
+
+// parsePlaylist parses a playlist fetched from u, final after redirects.
+func parsePlaylist(data []byte, u, final string) (*playlist.Playlist, error) {
 	base, _ := url.Parse(final)
 	pl, err := playlist.Parse(data, base)
 	if err != nil {
-		return nil, "", fmt.Errorf("playlist %s: %w", redactURL(u), err)
+		return nil, fmt.Errorf("playlist %s: %w", redactURL(u), err)
 	}
-	return pl, final, nil
+	return pl, nil
 }
 
 func wrapUnsupported(err error) error {

@@ -106,6 +106,9 @@ func Learn(urls []string) (*Template, error) {
 		}
 		a, b := differing(r.strs)
 		where := locate(uniq[0], tk.off)
+		if streamRun(uniq[0], tk) {
+			return nil, noTemplate(where+" names a stream (a representation), not a segment: these are different streams", uniq[a], uniq[b])
+		}
 		if looksHashed(uniq, toks, pos) {
 			return nil, noTemplate(where+" looks like a content hash", uniq[a], uniq[b])
 		}
@@ -463,11 +466,14 @@ func guess(raw string) (*Template, error) {
 		pathEnd = q
 	}
 	fileStart := strings.LastIndexByte(raw[:pathEnd], '/') + 1
+	if hasWord(raw[fileStart:pathEnd], "init") {
+		return nil, fmt.Errorf("%w: %q is an init segment: it has no segment number", ErrNoTemplate, truncate(raw))
+	}
 	toks := tokenize(raw)
 	pick, pickScore := -1, -1
 	lastInPath := -1
 	for k, tk := range toks {
-		if !tk.digits || tk.off < pathStart || tk.off >= pathEnd || len(tk.text) > maxDigits || signed(raw, tk.off) {
+		if !tk.digits || tk.off < pathStart || tk.off >= pathEnd || len(tk.text) > maxDigits || signed(raw, tk.off) || streamRun(raw, tk) {
 			continue
 		}
 		lastInPath = k
@@ -502,6 +508,43 @@ func guess(raw string) (*Template, error) {
 }
 
 func isLetter(c byte) bool { c |= 0x20; return 'a' <= c && c <= 'z' }
+
+// streamWords name a stream (a DASH representation) in a segment's file name:
+// the number glued to one says which stream, never which segment
+// (ffmpeg's init-stream0.m4s and chunk-stream1-00001.m4s).
+var streamWords = map[string]bool{"stream": true, "rep": true, "representation": true, "track": true}
+
+// streamRun reports whether tk is a digit run of raw's file name (its path's
+// last element) glued to a stream word.
+func streamRun(raw string, tk token) bool {
+	if !tk.digits {
+		return false
+	}
+	end := len(raw)
+	if q := strings.IndexAny(raw, "?#"); q >= 0 {
+		end = q
+	}
+	file := strings.LastIndexByte(raw[:end], '/') + 1
+	if tk.off < file || tk.off >= end {
+		return false
+	}
+	i := tk.off
+	for i > file && isLetter(raw[i-1]) {
+		i--
+	}
+	return streamWords[strings.ToLower(raw[i:tk.off])]
+}
+
+// hasWord reports whether w is a whole word of name, words split at '-', '_'
+// and '.' (as media.Classify tells init segments by name).
+func hasWord(name, w string) bool {
+	for _, f := range strings.FieldsFunc(strings.ToLower(name), func(r rune) bool { return r == '-' || r == '_' || r == '.' }) {
+		if f == w {
+			return true
+		}
+	}
+	return false
+}
 
 func indexScore(raw string, tk token) int {
 	i := tk.off

@@ -37,17 +37,36 @@ func Placeholder(raw string, pad int) (*Template, error) {
 
 // Shape is a grouping key for segment URLs: scheme, host and path with every
 // digit run replaced by "#", query and fragment dropped. Segments of one
-// stream share a shape.
+// stream share a shape; a number that names the stream in the file name
+// ("chunk-stream1-00001.m4s") is kept, so two streams never do.
 func Shape(rawURL string) string {
 	s, _, _ := strings.Cut(rawURL, "#")
 	s, _, _ = strings.Cut(s, "?")
 	var b strings.Builder
 	for _, t := range tokenize(s) {
-		if t.digits {
+		if t.digits && !streamRun(s, t) {
 			b.WriteByte('#')
 		} else {
 			b.WriteString(t.text)
 		}
 	}
 	return b.String()
+}
+
+// StreamOf returns the stream a segment or init URL names in its file name,
+// a number glued to a stream word ("stream1" of chunk-stream1-00001.m4s and
+// of init-stream1.m4s), lower-cased; "" when it names none.
+func StreamOf(rawURL string) string {
+	s, _, _ := strings.Cut(rawURL, "#")
+	s, _, _ = strings.Cut(s, "?")
+	for _, t := range tokenize(s) {
+		if streamRun(s, t) {
+			i := t.off
+			for i > 0 && isLetter(s[i-1]) {
+				i--
+			}
+			return strings.ToLower(s[i : t.off+len(t.text)])
+		}
+	}
+	return ""
 }

@@ -180,6 +180,42 @@ func TestLearn(t *testing.T) {
 
 		// Negatives.
 		{name: "no urls", urls: nil, wantErr: "no urls"},
+		// ffmpeg's dash muxer names streams by number: init-stream0.m4s, chunk-stream0-00001.m4s.
+		{
+			name:    "dash init segment alone",
+			urls:    []string{"https://cdn.example.com/d/init-stream0.m4s"},
+			wantErr: "is an init segment: it has no segment number",
+		},
+		{
+			name: "dash chunk alone: the segment number, not the stream",
+			urls: []string{"https://cdn.example.com/d/chunk-stream0-00007.m4s"},
+			want: "https://cdn.example.com/d/chunk-stream0-{index:05d}.m4s (step 1, seen 7..7, tentative guess)",
+		},
+		{
+			name: "dash chunks of one stream",
+			urls: []string{"https://cdn.example.com/d/chunk-stream1-00001.m4s", "https://cdn.example.com/d/chunk-stream1-00002.m4s"},
+			want: "https://cdn.example.com/d/chunk-stream1-{index:05d}.m4s (step 1, seen 1..2)",
+		},
+		{
+			name:    "dash chunks of two streams are not segments 0 and 1",
+			urls:    []string{"https://cdn.example.com/d/chunk-stream0-00001.m4s", "https://cdn.example.com/d/chunk-stream1-00001.m4s"},
+			wantErr: "names a stream (a representation), not a segment",
+		},
+		{
+			name:    "dash chunks of two streams, three urls",
+			urls:    []string{"https://cdn.example.com/d/chunk-stream0-00001.m4s", "https://cdn.example.com/d/chunk-stream1-00001.m4s", "https://cdn.example.com/d/chunk-stream2-00001.m4s"},
+			wantErr: "names a stream (a representation), not a segment",
+		},
+		{
+			name: "stream number in a directory still counts",
+			urls: []string{"https://cdn.example.com/stream1/seg.ts", "https://cdn.example.com/stream2/seg.ts"},
+			want: "https://cdn.example.com/stream{index}/seg.ts (step 1, seen 1..2)",
+		},
+		{
+			name: "rep id glued to a word is kept",
+			urls: []string{"https://cdn.example.com/d/rep3/segment-11.m4s", "https://cdn.example.com/d/rep3/segment-12.m4s"},
+			want: "https://cdn.example.com/d/rep3/segment-{index}.m4s (step 1, seen 11..12)",
+		},
 		{
 			name:    "not a url",
 			urls:    []string{"/relative/1.ts", "/relative/2.ts"},
@@ -469,11 +505,34 @@ func TestShape(t *testing.T) {
 		{"https://cdn.example.com/v/720p/000012.ts?token=T1", "https://cdn.example.com/v/#p/#.ts"},
 		{"https://cdn.example.com/v/720p/000013.ts?token=T2", "https://cdn.example.com/v/#p/#.ts"},
 		{"https://cdn3.example.com:8443/a/seg-12-v1-a1.ts#f", "https://cdn#.example.com:#/a/seg-#-v#-a#.ts"},
+		// ffmpeg's dash muxer: the number after "stream" names the stream, so two streams never share a shape.
+		{"https://cdn.example.com/d/chunk-stream0-00001.m4s", "https://cdn.example.com/d/chunk-stream0-#.m#s"},
+		{"https://cdn.example.com/d/chunk-stream1-00001.m4s", "https://cdn.example.com/d/chunk-stream1-#.m#s"},
+		{"https://cdn.example.com/d/chunk-stream1-00002.m4s?t=9", "https://cdn.example.com/d/chunk-stream1-#.m#s"},
+		{"https://cdn.example.com/stream1/seg-3.m4s", "https://cdn.example.com/stream#/seg-#.m#s"}, // a directory, not the file name
+		{"https://cdn.example.com/d/Track12_7.m4s", "https://cdn.example.com/d/Track12_#.m#s"},
+		{"https://cdn.example.com/d/seg-3.m4s?stream=1", "https://cdn.example.com/d/seg-#.m#s"},
 		{"", ""},
 	}
 	for _, tt := range tests {
 		if got := Shape(tt.url); got != tt.want {
 			t.Errorf("Shape(%q): got %q, want %q", tt.url, got, tt.want)
+		}
+	}
+}
+
+func TestStreamOf(t *testing.T) {
+	tests := []struct{ url, want string }{
+		{"https://cdn.example.com/d/init-stream0.m4s", "stream0"},
+		{"https://cdn.example.com/d/chunk-stream0-00001.m4s?t=1", "stream0"},
+		{"https://cdn.example.com/d/chunk-Stream12-00001.m4s", "stream12"},
+		{"https://cdn.example.com/stream1/seg-3.m4s", ""},
+		{"https://cdn.example.com/d/init.mp4", ""},
+		{"https://cdn.example.com/d/seg-3.m4s?stream=1", ""},
+	}
+	for _, tt := range tests {
+		if got := StreamOf(tt.url); got != tt.want {
+			t.Errorf("StreamOf(%q): got %q, want %q", tt.url, got, tt.want)
 		}
 	}
 }

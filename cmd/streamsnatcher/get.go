@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -42,10 +43,13 @@ func (a *app) getCmd() *cobra.Command {
 		Long: `Download a whole video from:
   - a URL with (*) where the segment number goes (--pad, --start, --count or --duration with --segment-seconds),
   - a plain segment URL (or several): the numbering is learned and the end found by probing,
-  - a media or master .m3u8 playlist URL (master: highest bandwidth unless --variant).`,
+  - a media or master .m3u8 playlist URL (master: highest bandwidth unless --variant),
+  - a DASH .mpd manifest URL: the best video and audio (or --variant, --audio-lang, --audio all) in one .mp4.
+A URL without an extension is read first, and is taken for what its bytes are.`,
 		Example: `  streamsnatcher get 'https://cdn.example.com/v/seg_(*).ts' --pad 5 --count 150 --referer https://example.com/
   streamsnatcher get 'https://cdn.example.com/v/720p/000012.ts?token=abc'
-  streamsnatcher get https://cdn.example.com/v/master.m3u8 -o film.mp4`,
+  streamsnatcher get https://cdn.example.com/v/master.m3u8 -o film.mp4
+  streamsnatcher get https://cdn.example.com/v/manifest.mpd --audio-lang en`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.startGiven = cmd.Flags().Changed("start")
@@ -89,9 +93,9 @@ func addRunFlags(f *pflag.FlagSet) {
 	f.Int("retries", 6, "tries per segment before the final pass")
 	f.Bool("allow-gaps", false, "merge even when segments are missing (they are listed)")
 	f.Bool("keep-segments", false, "keep the segment files after a verified merge")
-	f.String("variant", "", "master playlists: which variant (index, 1280x720, 720p or bandwidth)")
-	f.String("audio-lang", "", "master playlists: the audio language to record (default: the playlist's DEFAULT rendition)")
-	f.String("audio", "", "master playlists: 'all' records every audio language as a separate track")
+	f.String("variant", "", "master playlists: which variant (index, 1280x720, 720p or bandwidth); DASH: 720p or a Representation id")
+	f.String("audio-lang", "", "master playlists and DASH: the audio language to record (default: the DEFAULT rendition, DASH's main audio)")
+	f.String("audio", "", "master playlists and DASH: 'all' records every audio language as a separate track")
 	f.String("ffmpeg", "", "path of ffmpeg (default: from PATH)")
 	addTrustFlags(f)
 	f.Duration("live-for", 0, "live playlists: stop recording after this long (e.g. 90m); default: until the playlist ends or Ctrl-C")
@@ -121,7 +125,9 @@ func (o *getOptions) session(args []string) (*recorder.Session, error) {
 		if n > 0 {
 			t.Last, t.EndKnown = o.start+(n-1)*tm.Step, true
 		}
-	case isPlaylistURL(raw):
+	case isPlaylistURL(raw) || len(args) == 1 && noExtension(raw):
+		// A URL with no extension is read first: a playlist or manifest by its
+		// bytes, else a segment whose numbering is learned.
 		if err := checkURL(raw); err != nil {
 			return nil, err
 		}
@@ -201,12 +207,21 @@ func parseDuration(s string) (time.Duration, error) {
 	return time.Duration(total * float64(time.Second)), nil
 }
 
+// isPlaylistURL reports whether raw names an HLS playlist or a DASH manifest.
 func isPlaylistURL(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return false
 	}
-	return media.Classify(u.Path, "") == media.KindPlaylist
+	k := media.Classify(u.Path, "")
+	return k == media.KindPlaylist || k == media.KindManifest
+}
+
+// noExtension reports whether raw's last path element has no extension, so
+// only its Content-Type and bytes can say what it is.
+func noExtension(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && path.Ext(path.Base(u.Path)) == ""
 }
 
 func checkURL(raw string) error {

@@ -363,7 +363,7 @@ func classify(name string) kind {
 	switch strings.ToLower(path.Ext(name)) {
 	case ".ts", ".m4s", ".aac", ".mp4", ".m4a":
 		return kindSegment
-	case ".m3u8":
+	case ".m3u8", ".mpd":
 		return kindPlaylist
 	case ".key":
 		return kindKey
@@ -374,6 +374,7 @@ func classify(name string) kind {
 var contentTypes = map[string]string{
 	".ts":   "video/mp2t",
 	".m3u8": "application/vnd.apple.mpegurl",
+	".mpd":  "application/dash+xml",
 	".m4s":  "video/iso.segment",
 	".mp4":  "video/mp4",
 	".aac":  "audio/aac",
