@@ -87,6 +87,13 @@ func (p *prober) findEnd(ctx context.Context, known int64) (int64, error) {
 			jump *= 2
 		}
 	}
+	return p.lastBetween(ctx, lo, hi)
+}
+
+// lastBetween binary-searches the last present index in lo..hi, where lo is
+// present and hi is not.
+func (p *prober) lastBetween(ctx context.Context, lo, hi int64) (int64, error) {
+	step := p.s.Step()
 	for (hi-lo)/step > 1 {
 		mid := lo + ((hi-lo)/step/2)*step
 		ok, err := p.present(ctx, mid)
@@ -197,21 +204,7 @@ func (p *prober) checkEnd(ctx context.Context) (int64, error) {
 	if err != nil || ok {
 		return s.Last, err
 	}
-	step := s.Step()
-	lo, hi := s.First, s.Last // lo exists, hi does not
-	for (hi-lo)/step > 1 {
-		mid := lo + ((hi-lo)/step/2)*step
-		ok, err := p.present(ctx, mid)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return lo, nil
+	return p.lastBetween(ctx, s.First, s.Last) // First exists, Last does not
 }
 
 // checkRange runs checkStart, and checkEnd when the range is counted, for a
