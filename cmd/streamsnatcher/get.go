@@ -92,6 +92,7 @@ func addRunFlags(f *pflag.FlagSet) {
 	f.String("variant", "", "master playlists: which variant (index, 1280x720, 720p or bandwidth)")
 	f.String("audio-lang", "", "master playlists: the audio language to record (default: the playlist's DEFAULT rendition)")
 	f.String("audio", "", "master playlists: 'all' records every audio language as a separate track")
+	f.String("subs", "all", "master playlists: WebVTT subtitles to record: all, none, or a language (muxed, and kept beside the output as NAME.LANG.vtt)")
 	f.String("ffmpeg", "", "path of ffmpeg (default: from PATH)")
 	addTrustFlags(f)
 }
