@@ -891,3 +891,29 @@ func (tp *trackPlan) sectionLengths() string {
 	}
 	return strings.Join(parts, " + ")
 }
+
+// ExtractSubtitles writes stream (an index among all of input's streams, as JoinedTrack.FirstStream counts)
+// of input as a WebVTT file at output, via output+PartialSuffix: the cues as muxed, so a player that ignores
+// the MP4's subtitle track can show the same ones from beside the file.
+func ExtractSubtitles(ctx context.Context, o Options, input string, stream int, output string) error {
+	ff, _, err := lookTools(o.FFmpeg, o.FFprobe)
+	if err != nil {
+		return err
+	}
+	j := &joiner{ctx: ctx, ffmpeg: ff, log: o.Logger}
+	if j.log == nil {
+		j.log = slog.New(slog.DiscardHandler)
+	}
+	partial := output + PartialSuffix
+	args := []string{"-hide_banner", "-loglevel", "error", "-nostats", "-nostdin", "-y", "-i", input,
+		"-map", "0:" + strconv.Itoa(stream), "-c:s", "webvtt", "-f", "webvtt", partial}
+	if err := j.ffmpegRun(fmt.Sprintf("subtitles of %s stream %d", input, stream), args); err != nil {
+		os.Remove(partial)
+		return err
+	}
+	if _, err := syncFile(partial); err != nil {
+		os.Remove(partial)
+		return err
+	}
+	return os.Rename(partial, output)
+}

@@ -961,3 +961,45 @@ func lastLine(s string) string {
 	}
 	return last
 }
+
+// StartTime is the timestamp, in seconds, that a merge starting with the segment at path puts at 0 in its
+// output: the input's start time as ffmpeg reads it (the earliest start of any stream), read after init (an
+// fMP4 init segment) when init is not "". Subtitles timed on the segments' clock are placed with it.
+func StartTime(ctx context.Context, o Options, init, path string) (float64, error) {
+	_, fp, err := lookTools(o.FFmpeg, o.FFprobe)
+	if err != nil {
+		return 0, err
+	}
+	args := []string{"-show_entries", "format=start_time", "-of", "csv=p=0"}
+	var stdin io.Reader
+	if init != "" {
+		pf, err := os.Open(init)
+		if err != nil {
+			return 0, err
+		}
+		defer pf.Close()
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		stdin = io.MultiReader(pf, f)
+		args = append(args, "-i", "pipe:0")
+	} else {
+		args = append(args, path)
+	}
+	cmd := exec.CommandContext(ctx, fp, append([]string{"-v", "error"}, args...)...)
+	cmd.Stdin = stdin
+	stderr := &tailBuffer{max: 4 << 10}
+	cmd.Stderr = stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("start time of %s: ffprobe: %w: %s", path, err, lastLine(stderr.String()))
+	}
+	v := strings.TrimSpace(string(out))
+	start, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, fmt.Errorf("start time of %s: ffprobe says %q", path, v)
+	}
+	return start, nil
+}

@@ -28,6 +28,15 @@ func FromMedia(md *playlist.Media, source, id, kind string) (*Track, error) {
 	if err := t.appendMedia(md.Segments, 0, 0, false); err != nil {
 		return nil, err
 	}
+	if kind == Subtitles {
+		// Segments are WebVTT text whatever their names (.vtt, .webvtt, none); subtitles in fMP4 (wvtt,
+		// IMSC) are a different thing.
+		if len(t.Inits) > 0 {
+			return nil, fmt.Errorf("subtitles in fMP4 segments (EXT-X-MAP) are %w (only WebVTT is)", ErrUnsupported)
+		}
+		t.Ext = media.FormatWebVTT.Ext()
+		return t, nil
+	}
 	t.Ext = media.ExtOf(firstURL(t.Segments))
 	if t.Ext == "" {
 		t.Ext = ".ts"

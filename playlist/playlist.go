@@ -41,6 +41,7 @@ type Variant struct {
 	Resolution       string // "1280x720", or "" when absent
 	Codecs           string
 	Audio            string // GROUP-ID of the audio renditions it plays with
+	Subtitles        string // GROUP-ID of the subtitle renditions it plays with
 }
 
 // A Rendition is one EXT-X-MEDIA entry.
@@ -50,6 +51,7 @@ type Rendition struct {
 	Name     string
 	Language string
 	Default  bool
+	Forced   bool   // FORCED=YES: subtitles shown whatever the viewer chose (foreign-language dialogue)
 	URI      string // resolved; "" when the rendition is muxed into the variant
 }
 
@@ -330,7 +332,8 @@ func (p *parser) parseLine(line string) error {
 		if err != nil {
 			return err
 		}
-		v := &Variant{Resolution: attrs["RESOLUTION"], Codecs: attrs["CODECS"], Audio: attrs["AUDIO"]}
+		v := &Variant{Resolution: attrs["RESOLUTION"], Codecs: attrs["CODECS"], Audio: attrs["AUDIO"],
+			Subtitles: attrs["SUBTITLES"]}
 		if v.Bandwidth, err = p.intAttr(attrs, "BANDWIDTH"); err != nil {
 			return err
 		}
@@ -347,7 +350,7 @@ func (p *parser) parseLine(line string) error {
 			return err
 		}
 		r := Rendition{Type: attrs["TYPE"], GroupID: attrs["GROUP-ID"], Name: attrs["NAME"],
-			Language: attrs["LANGUAGE"], Default: attrs["DEFAULT"] == "YES"}
+			Language: attrs["LANGUAGE"], Default: attrs["DEFAULT"] == "YES", Forced: attrs["FORCED"] == "YES"}
 		if u, ok := attrs["URI"]; ok {
 			if r.URI, err = p.resolve(u); err != nil {
 				return err
@@ -594,29 +597,84 @@ func (m *Master) AudioFor(v *Variant, sel string) ([]Rendition, error) {
 		}
 		return group[:1], nil
 	case strings.EqualFold(sel, "all"):
-		var out []Rendition
-		seen := map[string]bool{}
-		for _, r := range group {
-			k := strings.ToLower(r.Language + "\x00" + r.Name)
-			if r.Language != "" {
-				k = strings.ToLower(r.Language)
-			}
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, r)
-			}
-		}
-		return out, nil
+		return eachLanguage(group), nil
 	}
+	if r := matchLanguage(group, sel); r != nil {
+		return []Rendition{*r}, nil
+	}
+	return nil, fmt.Errorf("no audio rendition matches %q; choices: %s", sel, choices(group))
+}
+
+// SubtitlesFor selects the subtitle renditions that play with variant v: sel "" or "all" takes every language
+// of the group once (a forced rendition apart from the full one of its language), "none" nothing, and a
+// language tag ("en", "pt-BR"; a prefix match as in AudioFor) or a NAME the renditions of that language, forced
+// or not. Renditions without a URI (invalid for subtitles) are skipped; a nil result means the variant has
+// no subtitles.
+func (m *Master) SubtitlesFor(v *Variant, sel string) ([]Rendition, error) {
+	sel = strings.TrimSpace(sel)
+	if v == nil || v.Subtitles == "" || strings.EqualFold(sel, "none") {
+		return nil, nil
+	}
+	var group []Rendition
+	for _, r := range m.Media {
+		if r.Type == "SUBTITLES" && r.GroupID == v.Subtitles && r.URI != "" {
+			group = append(group, r)
+		}
+	}
+	if len(group) == 0 {
+		return nil, nil
+	}
+	if sel == "" || strings.EqualFold(sel, "all") {
+		return eachLanguage(group), nil
+	}
+	r := matchLanguage(group, sel)
+	if r == nil {
+		return nil, fmt.Errorf("no subtitle rendition matches %q; choices: %s", sel, choices(group))
+	}
+	var out []Rendition
+	for _, g := range eachLanguage(group) {
+		if strings.EqualFold(g.Language, r.Language) && (r.Language != "" || g.Name == r.Name) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// eachLanguage keeps the first rendition of each language (of each name when it has none), forced ones apart.
+func eachLanguage(group []Rendition) []Rendition {
+	var out []Rendition
+	seen := map[string]bool{}
 	for _, r := range group {
+		k := strings.ToLower(r.Language + "\x00" + r.Name)
+		if r.Language != "" {
+			k = strings.ToLower(r.Language)
+		}
+		if r.Forced {
+			k += "\x00forced"
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// matchLanguage returns the first rendition whose language is sel or starts with sel+"-", or whose name is sel.
+func matchLanguage(group []Rendition, sel string) *Rendition {
+	for i, r := range group {
 		l := strings.ToLower(r.Language)
 		if l == strings.ToLower(sel) || strings.HasPrefix(l, strings.ToLower(sel)+"-") || strings.EqualFold(r.Name, sel) {
-			return []Rendition{r}, nil
+			return &group[i]
 		}
 	}
+	return nil
+}
+
+func choices(group []Rendition) string {
 	var langs []string
 	for _, r := range group {
 		langs = append(langs, fmt.Sprintf("%s (%s)", r.Language, r.Name))
 	}
-	return nil, fmt.Errorf("no audio rendition matches %q; choices: %s", sel, strings.Join(langs, ", "))
+	return strings.Join(langs, ", ")
 }

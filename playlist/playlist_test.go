@@ -151,10 +151,10 @@ func TestParseMaster(t *testing.T) {
 	}
 	codecs := "avc1.64002a,mp4a.40.2"
 	wantV := []Variant{
-		{URI: "https://cdn.example.com/hls/v1/v5/prog_index.m3u8", Bandwidth: 2177116, AverageBandwidth: 2168183, Resolution: "960x540", Codecs: "avc1.640020,mp4a.40.2", Audio: "aud1"},
-		{URI: "https://cdn.example.com/hls/v1/v9/prog_index.m3u8", Bandwidth: 8001098, AverageBandwidth: 7968416, Resolution: "1920x1080", Codecs: codecs, Audio: "aud1"},
-		{URI: "https://cdn.example.com/hls/v1/v8/prog_index.m3u8", Bandwidth: 6312875, AverageBandwidth: 6170000, Resolution: "1920x1080", Codecs: codecs, Audio: "aud1"},
-		{URI: "https://cdn.example.com/hls/v1/v2/prog_index.m3u8", Bandwidth: 1054441, AverageBandwidth: 1036748, Resolution: "640x360", Codecs: "avc1.640015,mp4a.40.2", Audio: "aud2"},
+		{URI: "https://cdn.example.com/hls/v1/v5/prog_index.m3u8", Bandwidth: 2177116, AverageBandwidth: 2168183, Resolution: "960x540", Codecs: "avc1.640020,mp4a.40.2", Audio: "aud1", Subtitles: "sub1"},
+		{URI: "https://cdn.example.com/hls/v1/v9/prog_index.m3u8", Bandwidth: 8001098, AverageBandwidth: 7968416, Resolution: "1920x1080", Codecs: codecs, Audio: "aud1", Subtitles: "sub1"},
+		{URI: "https://cdn.example.com/hls/v1/v8/prog_index.m3u8", Bandwidth: 6312875, AverageBandwidth: 6170000, Resolution: "1920x1080", Codecs: codecs, Audio: "aud1", Subtitles: "sub1"},
+		{URI: "https://cdn.example.com/hls/v1/v2/prog_index.m3u8", Bandwidth: 1054441, AverageBandwidth: 1036748, Resolution: "640x360", Codecs: "avc1.640015,mp4a.40.2", Audio: "aud2", Subtitles: "sub1"},
 	}
 	wantR := []Rendition{
 		{Type: "AUDIO", GroupID: "aud1", Name: "English", Language: "en", Default: true, URI: "https://cdn.example.com/hls/v1/a1/prog_index.m3u8"},

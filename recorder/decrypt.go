@@ -218,10 +218,12 @@ func (d *decryptWriter) Close() error {
 	return nil
 }
 
-// sniffWriter checks the first bytes written to it are media, then passes
-// everything to w. A refusal is kept in bad, apart from w's own errors.
+// sniffWriter checks the first bytes written to it with check (sniffMedia
+// when nil), then passes everything to w. A refusal is kept in bad, apart from
+// w's own errors.
 type sniffWriter struct {
 	w      io.Writer
+	check  func([]byte) error
 	sniffd bool
 	bad    error
 }
@@ -232,7 +234,11 @@ func (s *sniffWriter) Write(p []byte) (int, error) {
 	}
 	if !s.sniffd && len(p) > 0 {
 		s.sniffd = true
-		if err := sniffMedia(p); err != nil {
+		check := s.check
+		if check == nil {
+			check = sniffMedia
+		}
+		if err := check(p); err != nil {
 			s.bad = err
 			return 0, err
 		}

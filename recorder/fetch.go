@@ -72,6 +72,16 @@ type fetcher struct {
 	minRate     int64          // bytes/s a body must average over each rateWindow; 0: no floor
 	rateWindow  time.Duration
 	inflight    *atomic.Int64 // if set, counts the bytes of segment bodies still arriving
+	// subtitles: the track's segments are WebVTT, and sniffing wants that rather than audio or video.
+	subtitles bool
+}
+
+// sniff is the check of a segment body's first bytes: media, or WebVTT for a subtitle track.
+func (f *fetcher) sniff(b []byte) error {
+	if f.subtitles {
+		return sniffSubtitles(b)
+	}
+	return sniffMedia(b)
 }
 
 // createSegmentFile opens a segment's .partial file for writing. Tests replace
@@ -201,7 +211,7 @@ func (f *fetcher) fetchShown(ctx context.Context, url string, rng *plan.ByteRang
 	}
 	var sw *sniffWriter
 	if sniff || dec != nil {
-		sw = &sniffWriter{w: w}
+		sw = &sniffWriter{w: w, check: f.sniff}
 		w = sw
 	}
 	var dw *decryptWriter
@@ -446,6 +456,18 @@ func sniffMedia(b []byte) error {
 		return fmt.Errorf("%w: body starts with %q (%s, not video)", ErrNotMedia, clip(bytes.TrimLeft(b, " \t\r\n\ufeff"), 24), f)
 	}
 	return fmt.Errorf("%w: body starts with % x, not MPEG-TS, fMP4 or AAC", ErrNotMedia, clip(b, 8))
+}
+
+// sniffSubtitles checks that the first bytes of a body are WebVTT, and says what they are when they are not.
+func sniffSubtitles(b []byte) error {
+	switch f := media.Sniff(b); f {
+	case media.FormatWebVTT:
+		return nil
+	case media.FormatUnknown:
+		return fmt.Errorf("%w: body starts with % x, not WebVTT", ErrNotMedia, clip(b, 8))
+	default:
+		return fmt.Errorf("%w: body starts with %q (%s, not WebVTT subtitles)", ErrNotMedia, clip(bytes.TrimLeft(b, " \t\r\n\ufeff"), 24), f)
+	}
 }
 
 func clip(b []byte, n int) []byte {

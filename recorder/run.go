@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,22 +27,26 @@ type MergeOptions struct {
 	NoMerge         bool   // download only
 	Variant         string // master playlists: which variant ("" = highest bandwidth)
 	Audio           string // master playlists: "" the default audio rendition, "all", or a language
+	// Subtitles chooses a master playlist's WebVTT renditions: "" or "all" every language, "none", or a
+	// language. They are muxed as mov_text tracks and also written beside the output as NAME.LANG.vtt.
+	Subtitles string
 }
 
 // Result is what a run achieved.
 type Result struct {
-	Output   string  // the file written, if any
-	Concat   bool    // ffmpeg was missing: Output is a byte-concatenated .ts
-	Duration float64 // seconds, as ffprobe measured the output
-	Gaps     []int64 // indices of the main track left out (EXT-X-GAP, or missing with AllowGaps)
-	Holes    []Hole  // every segment the output lacks, of every track
-	Fetched  int64   // segments downloaded in this run
-	Bytes    int64
-	Retries  string  // e.g. "7 retries (500: 3, reset: 4)"
-	Live     bool    // the source was live
-	Recorded float64 // live: seconds of the main track recorded, over every run
-	Stopped  bool    // live: stopped by the caller (ctx), and the output finalised
-	Why      string  // live: why the recording ended
+	Output    string   // the file written, if any
+	Subtitles []string // WebVTT files written beside Output, one per subtitle track
+	Concat    bool     // ffmpeg was missing: Output is a byte-concatenated .ts
+	Duration  float64  // seconds, as ffprobe measured the output
+	Gaps      []int64  // indices of the main track left out (EXT-X-GAP, or missing with AllowGaps)
+	Holes     []Hole   // every segment the output lacks, of every track
+	Fetched   int64    // segments downloaded in this run
+	Bytes     int64
+	Retries   string  // e.g. "7 retries (500: 3, reset: 4)"
+	Live      bool    // the source was live
+	Recorded  float64 // live: seconds of the main track recorded, over every run
+	Stopped   bool    // live: stopped by the caller (ctx), and the output finalised
+	Why       string  // live: why the recording ended
 }
 
 // An IncompleteError lists the segments still missing after every retry.
@@ -122,7 +127,7 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	// Where the segments are and where the video ends.
 	if len(s.Tracks) == 0 {
 		p.SetState("reading playlist")
-		if err := resolveSession(ctx, s, f, m); err != nil {
+		if err := resolveSession(ctx, s, f, m, o.Logger); err != nil {
 			return fail(StateFailed, err)
 		}
 	}
@@ -190,7 +195,14 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	}
 	// One track of one section merges straight into the target; anything else
 	// merges each section of each track on its own and then joins them.
+	// Subtitles need the join, and ffmpeg to place them.
 	direct := len(s.Tracks) == 1 && s.Tracks[0].units() == 1
+	subtitles := 0
+	for _, t := range s.Tracks {
+		if t.Kind == plan.Subtitles {
+			subtitles++
+		}
+	}
 	mopts := merge.Options{FFmpeg: m.FFmpeg, FFprobe: m.FFprobe, Logger: o.Logger}
 	haveFFmpeg := !m.NoMerge
 	if haveFFmpeg {
@@ -199,6 +211,11 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 				return fail(StateFailed, err)
 			}
 			haveFFmpeg = false
+			if len(s.Tracks) == 1+subtitles && s.Tracks[0].units() == 1 && subtitles > 0 {
+				// The video alone can still be concatenated; the subtitles wait for a replay with ffmpeg.
+				o.Logger.Warn("without ffmpeg the subtitles are not placed; their segments are kept", "tracks", subtitles)
+				direct = true
+			}
 			if !direct {
 				return fail(StateFailed, fmt.Errorf("%w: a recording of %d tracks needs ffmpeg to be joined", err, len(s.Tracks)))
 			}
@@ -221,12 +238,14 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	var wg sync.WaitGroup
 	refused := newHalt()
 	for n, t := range s.Tracks {
-		tr := &trackRun{s: s, t: t, o: o, mopts: mopts, merge: haveFFmpeg, allowGaps: m.AllowGaps, halt: refused}
-		if direct {
+		tr := &trackRun{s: s, t: t, o: o, mopts: mopts, merge: haveFFmpeg && t.Kind != plan.Subtitles, allowGaps: m.AllowGaps,
+			halt: refused}
+		if direct && n == 0 {
 			tr.direct = target
 		}
 		tr.o.Concurrency = trackConcurrency(o.Concurrency, t, len(s.Tracks))
 		tf := *f // the same client, headers, limits and guard; its own keys
+		tf.subtitles = t.Kind == plan.Subtitles
 		tr.f = &tf
 		runs[n] = tr
 		wg.Go(func() {
@@ -284,6 +303,15 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 			return fail(StateFailed, err)
 		}
 	}
+	if haveFFmpeg {
+		for _, tr := range runs {
+			if tr.t.Kind == plan.Subtitles {
+				if err := tr.buildSubtitles(ctx, runs[0]); err != nil {
+					return fail(StateFailed, err)
+				}
+			}
+		}
+	}
 	switch {
 	case !haveFFmpeg:
 		t := s.Tracks[0]
@@ -313,6 +341,12 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 			return fail(StateFailed, err)
 		}
 		res.Output, res.Duration = jres.Output, jres.Duration
+		if subtitles > 0 {
+			res.Subtitles, err = writeSubtitlesBeside(ctx, mopts, res.Output, runs, jres.Tracks)
+			if err != nil {
+				return fail(StateFailed, err)
+			}
+		}
 	}
 	s.State, s.Output, s.Error = StateDone, res.Output, ""
 	for _, t := range s.Tracks {
@@ -404,16 +438,19 @@ func (s *Session) header() map[string][]string {
 }
 
 // resolveSession reads s.Playlist into tracks: a media playlist is the video
-// track; a master gives the chosen variant and its audio renditions; a DASH
-// manifest (known by its first bytes, whatever its name) its chosen video and
-// audio representations.
-func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions) error {
-	variant, audio := m.Variant, m.Audio
+// track; a master gives the chosen variant, its audio renditions and its
+// subtitles; a DASH manifest (known by its first bytes, whatever its name) its
+// chosen video and audio representations.
+func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions, log *slog.Logger) error {
+	variant, audio, subtitles := m.Variant, m.Audio, m.Subtitles
 	if variant == "" {
 		variant = s.Variant
 	}
 	if audio == "" {
 		audio = s.Audio
+	}
+	if subtitles == "" {
+		subtitles = s.Subtitles
 	}
 	u := s.Playlist
 	for hop := 0; hop < 3; hop++ {
@@ -453,7 +490,11 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions)
 		if err != nil {
 			return fmt.Errorf("playlist %s: %w", redactURL(u), err)
 		}
-		if len(audios) == 0 {
+		subs, err := pl.Master.SubtitlesFor(v, subtitles)
+		if err != nil {
+			return fmt.Errorf("playlist %s: %w", redactURL(u), err)
+		}
+		if len(audios) == 0 && len(subs) == 0 {
 			u = v.URI // the variant carries its own audio (or is itself a master)
 			continue
 		}
@@ -474,6 +515,18 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions)
 				Name: r.Name, Default: r.Default || len(audios) == 1, Source: r.URI}}
 			if err := resolveTrack(ctx, t, f); err != nil {
 				return fmt.Errorf("audio %q: %w", r.Language, err)
+			}
+			s.AddTrack(t)
+		}
+		for _, r := range subs {
+			t := subtitleTrack(r)
+			err := resolveTrack(ctx, t, f)
+			if errors.Is(err, ErrUnsupported) {
+				log.Warn("subtitles left out", "language", r.Language, "name", r.Name, "err", err)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("subtitles %q: %w", r.Language, err)
 			}
 			s.AddTrack(t)
 		}

@@ -63,6 +63,8 @@ type Session struct {
 	Playlist string `json:"playlist,omitempty"`
 	Variant  string `json:"variant,omitempty"`
 	Audio    string `json:"audio,omitempty"` // "" default rendition, "all", or a language
+	// Subtitles chooses the WebVTT renditions: "" or "all" every language, "none", or a language.
+	Subtitles string `json:"subtitles,omitempty"`
 
 	Tracks []*Track `json:"tracks,omitempty"`
 

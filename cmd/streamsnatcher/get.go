@@ -96,6 +96,7 @@ func addRunFlags(f *pflag.FlagSet) {
 	f.String("variant", "", "master playlists: which variant (index, 1280x720, 720p or bandwidth); DASH: 720p or a Representation id")
 	f.String("audio-lang", "", "master playlists and DASH: the audio language to record (default: the DEFAULT rendition, DASH's main audio)")
 	f.String("audio", "", "master playlists and DASH: 'all' records every audio language as a separate track")
+	f.String("subs", "all", "master playlists: WebVTT subtitles to record: all, none, or a language (muxed, and kept beside the output as NAME.LANG.vtt)")
 	f.String("ffmpeg", "", "path of ffmpeg (default: from PATH)")
 	addTrustFlags(f)
 	f.Duration("live-for", 0, "live playlists: stop recording after this long (e.g. 90m); default: until the playlist ends or Ctrl-C")

@@ -74,6 +74,10 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 	} else if audio != "" && !strings.EqualFold(audio, "all") {
 		return usageError{fmt.Errorf("--audio %q: the only value is 'all' (--audio-lang picks one language)", audio)}
 	}
+	subs, _ := f.GetString("subs")
+	if subs = strings.TrimSpace(subs); subs == "" {
+		return usageError{errors.New("--subs: give all, none or a language")}
+	}
 	ffmpeg, _ := f.GetString("ffmpeg")
 	if ffmpeg != "" {
 		ffmpeg, _ = filepath.Abs(ffmpeg)
@@ -90,7 +94,7 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 	prog := recorder.NewProgress()
 	opts := recorder.Options{Concurrency: conc, Attempts: tries, Logger: a.log, Progress: prog,
 		Client: fetchClient(pool, insecure, max(conc, 1)), LiveFor: liveFor, LiveEdge: liveEdge}
-	mopts := recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, Audio: audio, FFmpeg: ffmpeg}
+	mopts := recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, Audio: audio, Subtitles: subs, FFmpeg: ffmpeg}
 
 	var first0 int64
 	var total0 int
@@ -117,6 +121,11 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 		fmt.Fprintf(a.stderr, "streamsnatcher: hint: install ffmpeg (Debian: sudo apt-get update && sudo apt-get install ffmpeg), then run: streamsnatcher replay %s\n", s.ID)
 	}
 	fmt.Fprintln(a.stdout, res.Output)
+	if !a.config().Quiet {
+		for _, p := range res.Subtitles {
+			fmt.Fprintf(a.stderr, "streamsnatcher: subtitles: %s\n", p)
+		}
+	}
 	if res.Stopped {
 		// Ctrl-C ends a live recording on purpose: the output is whole, yet the
 		// exit code says it was interrupted, as every interrupt does.
