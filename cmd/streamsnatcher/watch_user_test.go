@@ -67,6 +67,36 @@ func (w *watching) waitFor(t *testing.T, re *regexp.Regexp) []string {
 	}
 }
 
+// postGet sends the dashboard's get form as its page does (Origin, token) and
+// fails unless a recording is made of it.
+func (w *watching) postGet(t *testing.T, form dashboard.GetForm) {
+	t.Helper()
+	resp, err := http.Get("http://" + w.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tok := regexp.MustCompile(`name="streamsnatcher-token" content="([^"]+)"`).FindSubmatch(page)
+	if tok == nil {
+		t.Fatalf("no token in the dashboard page")
+	}
+	body, _ := json.Marshal(form)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+w.addr+"/api/get", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", "http://"+w.addr)
+	req.Header.Set(dashboard.TokenHeader, string(tok[1]))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /api/get %s: %d %s", form.URL, resp.StatusCode, answer)
+	}
+}
+
 // stop is Ctrl-C; it returns the exit code.
 func (w *watching) stop(t *testing.T) int {
 	w.cancel()
@@ -92,31 +122,7 @@ func TestWatchFormFindsStartAndSaysFinished(t *testing.T) {
 		t.Fatalf("--out-dir %s not made at start: %v", outDir, err)
 	}
 
-	// The form, as the page posts it: Origin, token.
-	resp, err := http.Get("http://" + w.addr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	tok := regexp.MustCompile(`name="streamsnatcher-token" content="([^"]+)"`).FindSubmatch(page)
-	if tok == nil {
-		t.Fatalf("no token in the dashboard page")
-	}
-	body, _ := json.Marshal(dashboard.GetForm{URL: o.URL + "seg_(*).ts", Pad: 5, Count: int64(len(media.Segments))})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+w.addr+"/api/get", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", "http://"+w.addr)
-	req.Header.Set(dashboard.TokenHeader, string(tok[1]))
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /api/get: %d %s", resp.StatusCode, answer)
-	}
+	w.postGet(t, dashboard.GetForm{URL: o.URL + "seg_(*).ts", Pad: 5, Count: int64(len(media.Segments))})
 
 	m := w.waitFor(t, regexp.MustCompile(`streamsnatcher: finished (\S+): (\S+\.mp4) \((\d+) segments\)`))
 	if m[3] != fmt.Sprint(len(media.Segments)) || filepath.Dir(m[2]) != outDir {
