@@ -100,6 +100,7 @@ type live struct {
 	running  bool
 	again    bool // new credentials arrived while running or paused: run again
 	reason   string
+	err      error // the last run's error
 	// Credentials observed while a run uses the session, applied before the next run.
 	pendingHeaders  map[string]string
 	pendingURL      string
@@ -160,6 +161,7 @@ type StreamStatus struct {
 	Headers  map[string]string // values of secrets redacted
 	Progress *Progress
 	Reason   string // what it waits for, or why it cannot go on
+	Err      error  // why the last run stopped (nil: it ended well, or none has)
 }
 
 // Streams returns a snapshot of every stream seen, oldest first. It reads
@@ -176,9 +178,9 @@ func (c *Capture) Streams() []StreamStatus {
 			continue
 		}
 		c.mu.Lock()
-		reason := l.reason
+		reason, err := l.reason, l.err
 		c.mu.Unlock()
-		st := StreamStatus{Session: snap.Summary, Progress: l.prog, Reason: reason, Template: snap.Template,
+		st := StreamStatus{Session: snap.Summary, Progress: l.prog, Reason: reason, Err: err, Template: snap.Template,
 			Headers: snap.Headers}
 		if d := l.prog.Done.Load(); st.Session.State != StateDone && int(d) > st.Session.SegmentsDone {
 			st.Session.SegmentsDone = int(d)
@@ -1059,6 +1061,7 @@ func (c *Capture) runStream(l *live) {
 		cancel()
 		c.mu.Lock()
 		l.cancel = nil
+		l.err = err
 		switch {
 		case l.userPaused:
 			l.reason = "paused by you"

@@ -107,10 +107,8 @@ func (a *app) report(ctx context.Context, err error) int {
 		hint = "put (*) where the segment number goes, e.g. https://cdn.example.com/v/seg_(*).ts --pad 5, or give a .m3u8 playlist URL"
 	case errors.Is(err, urltemplate.ErrBadURL):
 		hint = "give an absolute http:// or https:// URL, quoted for the shell"
-	case errors.As(err, &ste) && ste.NextExists:
-		hint = fmt.Sprintf("try --start %d, or leave --start out: the start is then found by itself", ste.Next)
 	case errors.As(err, &ste):
-		hint = "check the URL: (*) must stand where the segment number goes and --pad match its digits (seg_00012.ts is --pad 5); or give one segment URL as the browser requests it, without (*), and the numbering is learned"
+		hint = startHint(ste)
 	case errors.Is(err, recorder.ErrNotFound):
 		hint = "check the URL: the origin has no such segment"
 	case errors.Is(err, recorder.ErrProbeLimit):
@@ -148,4 +146,12 @@ func (a *app) report(ctx context.Context, err error) int {
 		fmt.Fprintf(a.stderr, "streamsnatcher: hint: %s\n", hint)
 	}
 	return code
+}
+
+// startHint is the advice for a range whose first segments are not there.
+func startHint(ste *recorder.StartError) string {
+	if ste.NextExists {
+		return fmt.Sprintf("try --start %d, or leave --start out: the start is then found by itself", ste.Next)
+	}
+	return "check the URL: (*) must stand where the segment number goes and --pad match its digits (seg_00012.ts is --pad 5); or give one segment URL as the browser requests it, without (*), and the numbering is learned"
 }

@@ -265,13 +265,36 @@ func stateNote(st recorder.StreamStatus) []string {
 		}
 		return []string{line}
 	case recorder.StateIncomplete, recorder.StateFailed:
-		return []string{fmt.Sprintf("streamsnatcher: %s %s: %s", s.State, s.ID, why),
-			fmt.Sprintf("streamsnatcher: hint: the dashboard's resume (or allow gaps) retries it; or later: streamsnatcher replay %s", s.ID)}
+		return []string{fmt.Sprintf("streamsnatcher: %s %s: %s", s.State, s.ID, why), "streamsnatcher: hint: " + failedHint(st)}
 	case recorder.StatePaused:
-		return []string{fmt.Sprintf("streamsnatcher: paused %s: %s", s.ID, why),
-			"streamsnatcher: hint: reload the page in the browser: its new token and cookies are taken and the download goes on"}
+		return []string{fmt.Sprintf("streamsnatcher: paused %s: %s", s.ID, why), "streamsnatcher: hint: " + pausedHint(st)}
 	}
 	return nil
+}
+
+// failedHint says what may make a failed recording go: retrying, unless the
+// URL itself is wrong (retrying a mistyped (*) URL only asks again for
+// segments that are not there).
+func failedHint(st recorder.StreamStatus) string {
+	var ste *recorder.StartError
+	if errors.As(st.Err, &ste) {
+		return startHint(ste)
+	}
+	return fmt.Sprintf("the dashboard's resume (or allow gaps) retries it; or later: streamsnatcher replay %s", st.Session.ID)
+}
+
+// pausedHint says what lets a paused recording go on. A page's recording takes
+// new credentials when the page is reloaded; one from the dashboard's form has
+// no page to reload.
+func pausedHint(st recorder.StreamStatus) string {
+	s := st.Session
+	switch {
+	case errors.Is(st.Err, recorder.ErrLowDisk):
+		return "the disk is nearly full: free some space, then use the dashboard's resume (nothing downloaded is lost)"
+	case s.Page == "":
+		return fmt.Sprintf("the origin wants headers, a cookie or a fresh token: give the page's address as the form's Referer, or resume with: streamsnatcher replay %s --referer URL -H 'Cookie: …'", s.ID)
+	}
+	return "reload the page in the browser: its new token and cookies are taken and the download goes on"
 }
 
 func firstLine(s string) string {

@@ -215,3 +215,48 @@ exec sleep 600
 		t.Errorf("profiles left after Ctrl-C: %v", p)
 	}
 }
+
+// The terminal says why a recording stopped, and what to do, once: a mistyped
+// (*) URL fails (its first segments are not there), and one the origin refuses
+// (403: it wants a Referer the form did not give) pauses.
+func TestWatchSaysFailedAndPaused(t *testing.T) {
+	media := testmedia.ForTest(t, testmedia.Small)
+	open := testorigin.Start(t, testorigin.Options{Dir: media.Dir, Prefix: "/v/open/"})
+	guarded := testorigin.Start(t, testorigin.Options{Dir: media.Dir, Prefix: "/v/guarded/", RequireReferer: "https://video.example/watch"})
+	w := startWatch(t, "--out-dir", t.TempDir())
+	n := int64(len(media.Segments))
+
+	w.postGet(t, dashboard.GetForm{URL: open.URL + "nothing_(*).ts", Pad: 5, Count: n})
+	failed := w.waitFor(t, regexp.MustCompile(`(?m)^streamsnatcher: failed (\S+): (.*)\nstreamsnatcher: hint: (.*)$`))
+	if want := "segment 0 " + open.URL + "nothing_00000.ts: no such segment, nor segment 1: the first segments are not there"; failed[2] != want {
+		t.Errorf("failed line gives the reason %q, want %q", failed[2], want)
+	}
+	if !strings.Contains(failed[3], "check the URL") {
+		t.Errorf("hint under the failed line: %q, want one that says to check the URL", failed[3])
+	}
+
+	w.postGet(t, dashboard.GetForm{URL: guarded.URL + "seg_(*).ts", Pad: 5, Count: n})
+	paused := w.waitFor(t, regexp.MustCompile(`(?m)^streamsnatcher: paused (\S+): (.*)\nstreamsnatcher: hint: (.*)$`))
+	if !strings.Contains(paused[2], "403") || !strings.Contains(paused[2], guarded.URL+"seg_00000.ts") {
+		t.Errorf("paused line gives the reason %q, want the 403 and the URL", paused[2])
+	}
+	if !strings.Contains(paused[3], "Referer") {
+		t.Errorf("hint under the paused line: %q, want one that names what to give", paused[3])
+	}
+	if failed[1] == paused[1] {
+		t.Errorf("both lines name session %s", failed[1])
+	}
+
+	if code := w.stop(t); code != 0 {
+		t.Errorf("watch exited %d on Ctrl-C", code)
+	}
+	out := w.stderr.String()
+	for _, line := range []string{failed[0], paused[0]} {
+		if n := strings.Count(out, line); n != 1 {
+			t.Errorf("said %q %d times, want once:\n%s", line, n, out)
+		}
+	}
+	if strings.Contains(out, "streamsnatcher: finished ") {
+		t.Errorf("says finished for a recording that did not:\n%s", out)
+	}
+}
