@@ -64,6 +64,13 @@ func TestScripts(t *testing.T) {
 			}
 			env.Defer(o1.Close)
 			env.Setenv("ORIGIN1", o1.URL)
+			// $GAPORIGIN is the same site without its segment 3, with no checks.
+			og, err := testorigin.New(testorigin.Options{Dir: withoutSegment(t, media, 3), Prefix: "/v/gap/"})
+			if err != nil {
+				return err
+			}
+			env.Defer(og.Close)
+			env.Setenv("GAPORIGIN", og.URL)
 			env.Setenv("ROOT", o.Root)
 			env.Setenv("REFERER", "https://video.example/watch")
 			env.Setenv("COOKIE", "sess=ok")
@@ -139,6 +146,19 @@ func renumberFromOne(t *testing.T, media *testmedia.Media) string {
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seg_%05d.ts", i+1)), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	return dir
+}
+
+// withoutSegment copies the media's segments, all but segment i.
+func withoutSegment(t *testing.T, media *testmedia.Media, i int) string {
+	dir := t.TempDir()
+	segs, _, err := media.CopyTo(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(segs[i]); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
