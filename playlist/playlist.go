@@ -145,6 +145,18 @@ func (m *Master) Best() *Variant {
 	return best
 }
 
+// A NoMatchError is a selection (of a variant, an audio or a subtitle
+// rendition) that matches nothing the master playlist offers.
+type NoMatchError struct {
+	Of      string // what was selected: "variant", "audio rendition", "subtitle rendition"
+	Sel     string // the selection as given
+	Choices string // what the master offers, e.g. "en (English), fr (Français)"
+}
+
+func (e *NoMatchError) Error() string {
+	return fmt.Sprintf("no %s matches %q; choices: %s", e.Of, e.Sel, e.Choices)
+}
+
 // Pick selects a variant by sel: "best"; an index into Variants ("0"); a
 // resolution ("1280x720"); a height ("720p" or "720", the highest bandwidth
 // of that height); or an exact bandwidth ("2500000"). Its error lists the
@@ -191,7 +203,7 @@ func (m *Master) Pick(sel string) (*Variant, error) {
 		}
 		choices = append(choices, c)
 	}
-	return nil, fmt.Errorf("no variant matches %q; choices: %s", sel, strings.Join(choices, ", "))
+	return nil, &NoMatchError{Of: "variant", Sel: sel, Choices: strings.Join(choices, ", ")}
 }
 
 // Parse parses a master or media playlist. Relative URIs are resolved against
@@ -602,7 +614,7 @@ func (m *Master) AudioFor(v *Variant, sel string) ([]Rendition, error) {
 	if r := matchLanguage(group, sel); r != nil {
 		return []Rendition{*r}, nil
 	}
-	return nil, fmt.Errorf("no audio rendition matches %q; choices: %s", sel, choices(group))
+	return nil, &NoMatchError{Of: "audio rendition", Sel: sel, Choices: choices(group)}
 }
 
 // SubtitlesFor selects the subtitle renditions that play with variant v: sel "" or "all" takes every language
@@ -629,7 +641,7 @@ func (m *Master) SubtitlesFor(v *Variant, sel string) ([]Rendition, error) {
 	}
 	r := matchLanguage(group, sel)
 	if r == nil {
-		return nil, fmt.Errorf("no subtitle rendition matches %q; choices: %s", sel, choices(group))
+		return nil, &NoMatchError{Of: "subtitle rendition", Sel: sel, Choices: choices(group)}
 	}
 	var out []Rendition
 	for _, g := range eachLanguage(group) {

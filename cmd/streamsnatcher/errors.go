@@ -70,6 +70,7 @@ func (a *app) report(ctx context.Context, err error) int {
 	var ie *recorder.IncompleteError
 	var se *sessionError
 	var pe *playlist.ParseError
+	var nm *playlist.NoMatchError
 	var ste *recorder.StartError
 	var stopped *stoppedError
 	if errors.As(err, &stopped) {
@@ -123,6 +124,8 @@ func (a *app) report(ctx context.Context, err error) int {
 		hint = "choose a writable place with -o or --data-dir"
 	case errors.Is(err, merge.ErrVerify) || strings.Contains(msg, "ffmpeg"):
 		hint = "the segments are kept; retry the merge with: " + resume + " (--debug shows ffmpeg's output)"
+	case errors.As(err, &nm):
+		hint = noMatchHint(nm)
 	case errors.As(err, &pe):
 		hint = "the URL did not give a valid HLS playlist: open it in the browser's network tab and copy the .m3u8 request the player makes, or give a segment URL"
 	case errors.Is(err, recorder.ErrNoSession):
@@ -154,4 +157,15 @@ func startHint(ste *recorder.StartError) string {
 		return fmt.Sprintf("try --start %d, or leave --start out: the start is then found by itself", ste.Next)
 	}
 	return "check the URL: (*) must stand where the segment number goes and --pad match its digits (seg_00012.ts is --pad 5); or give one segment URL as the browser requests it, without (*), and the numbering is learned"
+}
+
+// noMatchHint says how to pick among a master playlist's choices.
+func noMatchHint(nm *playlist.NoMatchError) string {
+	switch nm.Of {
+	case "audio rendition":
+		return "give one of the choices' languages with --audio-lang, --audio all for every one, or neither for the default audio"
+	case "subtitle rendition":
+		return "give one of the choices' languages with --subs, or --subs all (the default) or --subs none"
+	}
+	return "give one of the choices with --variant (its index, WIDTHxHEIGHT, 720p or bandwidth), or leave it out for the best"
 }

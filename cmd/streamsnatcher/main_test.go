@@ -71,6 +71,19 @@ func TestScripts(t *testing.T) {
 			}
 			env.Defer(og.Close)
 			env.Setenv("GAPORIGIN", og.URL)
+			// $SITE serves $SITEDIR, which holds the media's segments and
+			// index.m3u8 and where a script puts its own playlists; no checks.
+			siteDir := filepath.Join(env.WorkDir, "site")
+			if err := copySite(media, siteDir); err != nil {
+				return err
+			}
+			site, err := testorigin.New(testorigin.Options{Dir: siteDir, Prefix: "/site/"})
+			if err != nil {
+				return err
+			}
+			env.Defer(site.Close)
+			env.Setenv("SITE", site.URL)
+			env.Setenv("SITEDIR", siteDir)
 			env.Setenv("ROOT", o.Root)
 			env.Setenv("REFERER", "https://video.example/watch")
 			env.Setenv("COOKIE", "sess=ok")
@@ -161,4 +174,19 @@ func withoutSegment(t *testing.T, media *testmedia.Media, i int) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// copySite copies the media's segments and index.m3u8 into dir.
+func copySite(media *testmedia.Media, dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	if _, _, err := media.CopyTo(dir); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(media.Playlist)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "index.m3u8"), data, 0o644)
 }

@@ -37,25 +37,7 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 	if err := a.applyRunConfig(cmd); err != nil {
 		return err
 	}
-	st, err := a.store()
-	if err != nil {
-		return err
-	}
-	if create {
-		if err := st.Create(s); err != nil {
-			return err
-		}
-		if !a.config().Quiet {
-			fmt.Fprintf(a.stderr, "streamsnatcher: session %s\n", s.ID)
-		}
-	}
-	if a.held != s.Dir() {
-		unlock, err := a.lockSession(s, cmd.Name())
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
+	// The flags first: a usage error leaves no session behind.
 	f := cmd.Flags()
 	conc, _ := f.GetInt("concurrency")
 	if a.v.IsSet("concurrency") {
@@ -90,6 +72,25 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 	pool, insecure, err := a.upstreamTrust(f)
 	if err != nil {
 		return err
+	}
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	if create {
+		if err := st.Create(s); err != nil {
+			return err
+		}
+		if !a.config().Quiet {
+			fmt.Fprintf(a.stderr, "streamsnatcher: session %s\n", s.ID)
+		}
+	}
+	if a.held != s.Dir() {
+		unlock, err := a.lockSession(s, cmd.Name())
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	prog := recorder.NewProgress()
 	opts := recorder.Options{Concurrency: conc, Attempts: tries, Logger: a.log, Progress: prog,
