@@ -360,6 +360,9 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 			o.Progress.Attempts.Add(1)
 			var n int64
 			n, err = f.fetchShown(ctx, url, seg.Range, s.SegmentPath(i), true, dec, show)
+			if errors.Is(err, ErrExpired) {
+				halt.stop(err) // before the slot goes to another request with the same credentials
+			}
 			done(err)
 			if err == nil {
 				o.Progress.Bytes.Add(n)
