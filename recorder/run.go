@@ -264,8 +264,15 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	s.State = StateMerging
 	p.SetState(StateMerging)
 	_ = s.Save()
-	for _, tr := range runs {
-		if err := tr.finish(); err != nil {
+	// Each track's last merge drains, verifies and syncs on its own: side by side.
+	finished := make([]error, len(runs))
+	var fg sync.WaitGroup
+	for n, tr := range runs {
+		fg.Go(func() { finished[n] = tr.finish() })
+	}
+	fg.Wait()
+	for _, err := range finished {
+		if err != nil {
 			return fail(StateFailed, err)
 		}
 	}
