@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/streamsnatcher/streamsnatcher/media"
 	"github.com/streamsnatcher/streamsnatcher/merge"
 	"github.com/streamsnatcher/streamsnatcher/plan"
@@ -456,29 +458,59 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions)
 			u = v.URI // the variant carries its own audio (or is itself a master)
 			continue
 		}
-		vpl, vfinal, err := fetchPlaylist(ctx, f, v.URI)
-		if err != nil {
-			return err
+		// The variant's and the renditions' playlists are independent: fetch them a few at a time, each
+		// a round trip before the download can start. Tracks and errors are kept in playlist order.
+		tracks := make([]*Track, 1+len(audios))
+		errs := make([]error, len(tracks))
+		var g errgroup.Group
+		g.SetLimit(playlistParallel)
+		g.Go(func() error {
+			tracks[0], errs[0] = resolveVariant(ctx, f, v.URI)
+			return nil
+		})
+		for n, r := range audios {
+			g.Go(func() error {
+				t := &Track{Track: plan.Track{ID: audioTrackID(r.Language), Kind: plan.Audio, Language: r.Language,
+					Name: r.Name, Default: r.Default || len(audios) == 1, Source: r.URI}}
+				if err := resolveTrack(ctx, t, f); err != nil {
+					errs[n+1] = fmt.Errorf("audio %q: %w", r.Language, err)
+					return nil
+				}
+				tracks[n+1] = t
+				return nil
+			})
 		}
-		if vpl.Media == nil {
-			return fmt.Errorf("playlist %s: a variant is itself a master playlist", redactURL(v.URI))
-		}
-		vt, err := plan.FromMedia(vpl.Media, vfinal, "video", plan.Video)
-		if err != nil {
-			return fmt.Errorf("playlist %s: %w", redactURL(v.URI), wrapUnsupported(err))
-		}
-		s.AddTrack(NewListTrack(vt))
-		for _, r := range audios {
-			t := &Track{Track: plan.Track{ID: audioTrackID(r.Language), Kind: plan.Audio, Language: r.Language,
-				Name: r.Name, Default: r.Default || len(audios) == 1, Source: r.URI}}
-			if err := resolveTrack(ctx, t, f); err != nil {
-				return fmt.Errorf("audio %q: %w", r.Language, err)
+		g.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return err
 			}
+		}
+		for _, t := range tracks {
 			s.AddTrack(t)
 		}
 		return nil
 	}
 	return fmt.Errorf("playlist %s: too many nested master playlists", redactURL(u))
+}
+
+// playlistParallel is how many media playlists resolveSession fetches at once.
+const playlistParallel = 4
+
+// resolveVariant reads a variant's media playlist into the video track.
+func resolveVariant(ctx context.Context, f *fetcher, u string) (*Track, error) {
+	pl, final, err := fetchPlaylist(ctx, f, u)
+	if err != nil {
+		return nil, err
+	}
+	if pl.Media == nil {
+		return nil, fmt.Errorf("playlist %s: a variant is itself a master playlist", redactURL(u))
+	}
+	vt, err := plan.FromMedia(pl.Media, final, "video", plan.Video)
+	if err != nil {
+		return nil, fmt.Errorf("playlist %s: %w", redactURL(u), wrapUnsupported(err))
+	}
+	return NewListTrack(vt), nil
 }
 
 // resolveTrack reads a track's media playlist (t.Source) into its segment list.
