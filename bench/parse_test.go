@@ -26,6 +26,15 @@ streamsnatcher: stats: maxrss_kb=19272
 			wantOK: true,
 		},
 		{
+			name: "two tracks: the later download end",
+			log: `time=2026-11-25T18:59:32.250Z level=DEBUG msg="ffmpeg drained" seconds=0.25
+time=2026-11-25T18:59:32.400Z level=DEBUG msg="ffmpeg drained" seconds=0.1
+time=2026-11-25T18:59:32.500Z level=DEBUG msg="ffmpeg drained" seconds=0.5
+`,
+			want:   1800 * time.Millisecond,
+			wantOK: true,
+		},
+		{
 			name:   "exponent in seconds",
 			log:    "time=2026-11-25T18:59:32.000Z level=DEBUG msg=\"ffmpeg drained\" seconds=5e-01\n",
 			want:   1000 * time.Millisecond,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/streamsnatcher/streamsnatcher/merge"
 )
@@ -121,7 +122,10 @@ func (r *trackRun) run(ctx context.Context) {
 	feedDone := make(chan error, 1)
 	go func() { feedDone <- fd.run(feedCtx) }()
 
+	t0 := time.Now()
 	failed, err := backfill(ctx, t, idx, r.f, &r.o, fd, r.halt)
+	r.o.Logger.Debug("track downloaded", "track", t.ID, "segments", len(idx), "failed", len(failed),
+		"concurrency", r.o.Concurrency, "seconds", time.Since(t0).Seconds())
 	for _, fe := range failed {
 		fe.Track = t.ID
 	}
