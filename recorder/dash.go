@@ -54,12 +54,13 @@ func parseMPD(data []byte, final string) (*dash.MPD, error) {
 
 // planDASH plans sel from a manifest fetched from final. A SegmentBase
 // representation's segment index (sidx) is fetched with a byte-range request
-// first. A live manifest is planned at the wall-clock time now, with each
-// track's segment cursors; one that cannot be placed on the clock is refused
-// with ErrLiveDASH.
+// first. With a non-zero now (a live recording's, even once the manifest
+// has turned static) it is planned at that wall-clock time, with each
+// track's segment cursors. A live manifest that cannot be placed on the clock
+// is refused with ErrLiveDASH.
 func planDASH(ctx context.Context, f *fetcher, m *dash.MPD, final string, sel dash.Selection, now time.Time) (*plan.Presentation, [][]dash.Cursor, error) {
 	planAt := func(index map[dash.IndexRef][]byte) (*plan.Presentation, [][]dash.Cursor, error) {
-		if m.Dynamic {
+		if !now.IsZero() {
 			return m.PlanLive(sel, now, index)
 		}
 		p, err := m.PlanIndexed(sel, index)
@@ -130,7 +131,11 @@ func resolveDASH(ctx context.Context, s *Session, f *fetcher, data []byte, final
 		if err != nil {
 			return err
 		}
-		p, ids, err := planDASH(ctx, f, m, final, sel, liveNow(m, date, fetched))
+		var now time.Time
+		if m.Dynamic {
+			now = liveNow(m, date, fetched)
+		}
+		p, ids, err := planDASH(ctx, f, m, final, sel, now)
 		if err != nil {
 			return err
 		}

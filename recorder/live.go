@@ -214,7 +214,7 @@ func (d *dashManifest) reload(ctx context.Context) (plan.Update, error) {
 	}
 	up := plan.Update{Ended: !m.Dynamic}
 	k := slices.IndexFunc(p.Tracks, func(pt *plan.Track) bool { return pt.ID == t.ID })
-	if k < 0 {
+	if k < 0 || k >= len(ids) {
 		r.o.Logger.Debug("live: the manifest lists nothing for the track now", "track", t.ID)
 		return up, nil
 	}
