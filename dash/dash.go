@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/streamsnatcher/streamsnatcher/plan"
 )
@@ -65,7 +66,12 @@ type MPD struct {
 	AvailabilityStartTime string
 	MinimumUpdatePeriod   float64 // seconds
 	TimeShiftBufferDepth  float64 // seconds
-	Periods               []Period
+	// AvailabilityStart and PublishTime are the parsed availabilityStartTime
+	// and publishTime; zero when absent. A live $Number$ template with
+	// @duration is placed on the wall clock from AvailabilityStart.
+	AvailabilityStart time.Time
+	PublishTime       time.Time
+	Periods           []Period
 
 	source string // the manifest's URL, for plan.Track.Source
 }
@@ -136,6 +142,7 @@ type xmlMPD struct {
 	Type                      string       `xml:"type,attr"`
 	MediaPresentationDuration string       `xml:"mediaPresentationDuration,attr"`
 	AvailabilityStartTime     string       `xml:"availabilityStartTime,attr"`
+	PublishTime               string       `xml:"publishTime,attr"`
 	MinimumUpdatePeriod       string       `xml:"minimumUpdatePeriod,attr"`
 	TimeShiftBufferDepth      string       `xml:"timeShiftBufferDepth,attr"`
 	BaseURLs                  []xmlBaseURL `xml:"BaseURL"`
@@ -284,6 +291,9 @@ func parse(data []byte, base *url.URL, allowDynamic bool) (*MPD, error) {
 	m.Duration = p.duration("MPD", "mediaPresentationDuration", x.MediaPresentationDuration)
 	m.MinimumUpdatePeriod = p.duration("MPD", "minimumUpdatePeriod", x.MinimumUpdatePeriod)
 	m.TimeShiftBufferDepth = p.duration("MPD", "timeShiftBufferDepth", x.TimeShiftBufferDepth)
+	// Lenient: only a live $Number$ template needs the clock, and it says so.
+	m.AvailabilityStart = dateTime(x.AvailabilityStartTime)
+	m.PublishTime = dateTime(x.PublishTime)
 	mpdBase := p.resolve("MPD", base, x.BaseURLs)
 	if len(x.Periods) == 0 {
 		p.fail("MPD", "", "", "no Period")
@@ -339,6 +349,18 @@ func (p *parser) duration(path, attr, s string) float64 {
 		p.fail(path, attr, s, err.Error())
 	}
 	return d
+}
+
+// dateTime parses an xs:dateTime, zero when absent or malformed; one without
+// a time zone is UTC, as the DASH-IF guidelines ask of players.
+func dateTime(s string) time.Time {
+	s = strings.TrimSpace(s)
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil && s != "" {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
 }
 
 func (p *parser) uint(path, attr, s string, def uint64) uint64 {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/streamsnatcher/streamsnatcher/plan"
 )
@@ -86,31 +87,43 @@ func (m *MPD) PlanIndexed(sel Selection, index map[IndexRef][]byte) (*plan.Prese
 
 // plan builds the presentation with at most limit segments per track.
 func (m *MPD) plan(sel Selection, index map[IndexRef][]byte, limit int) (*plan.Presentation, error) {
+	p, _, err := m.planAt(sel, index, limit, time.Time{})
+	return p, err
+}
+
+// planAt is plan at the wall-clock time now; with a non-zero now it also
+// returns each track's segment cursors.
+func (m *MPD) planAt(sel Selection, index map[IndexRef][]byte, limit int, now time.Time) (*plan.Presentation, [][]Cursor, error) {
 	streams, err := m.choose(sel)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	b := &builder{m: m, index: index, limit: limit}
+	b := &builder{m: m, index: index, limit: limit, now: now}
 	if m.source != "" {
 		b.base, _ = url.Parse(m.source)
 	}
 	pres := &plan.Presentation{}
+	var cursors [][]Cursor
 	ids := map[string]bool{}
 	for _, s := range streams {
-		t, err := b.track(s)
+		t, cs, err := b.track(s)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		t.ID = uniqueID(ids, t.ID)
 		pres.Tracks = append(pres.Tracks, t)
+		cursors = append(cursors, cs)
 	}
 	if len(b.need) > 0 {
-		return nil, &NeedsIndexError{Refs: b.need}
+		return nil, nil, &NeedsIndexError{Refs: b.need}
 	}
 	if err := pres.Check(); err != nil {
-		return nil, fmt.Errorf("dash: %w", err)
+		return nil, nil, fmt.Errorf("dash: %w", err)
 	}
-	return pres, nil
+	if now.IsZero() {
+		cursors = nil
+	}
+	return pres, cursors, nil
 }
 
 // A stream is one track to build: what it matches in every period.
@@ -413,9 +426,21 @@ type builder struct {
 
 	baseOf  *Representation // whose BaseURL repBase is
 	repBase *url.URL
+
+	// now places a live manifest's segments on the wall clock; zero refuses
+	// what needs it. With it, track also returns the segments' cursors.
+	now   time.Time
+	slots []slot // of the last segmentsOf on a SegmentTimeline
 }
 
-func (b *builder) track(s *stream) (*plan.Track, error) {
+// A segID is what identifies a segment within its period: its $Time$ (a
+// SegmentTimeline) or its $Number$.
+type segID struct {
+	key, end uint64 // end: key+duration for a time, key+1 for a number
+	byTime   bool
+}
+
+func (b *builder) track(s *stream) (*plan.Track, []Cursor, error) {
 	t := &plan.Track{
 		ID:       trackID(s.kind, s.lang),
 		Kind:     s.kind,
@@ -426,15 +451,23 @@ func (b *builder) track(s *stream) (*plan.Track, error) {
 		Live:     b.m.Dynamic,
 		Ext:      ext(s.ref.MimeType),
 	}
+	var cursors []Cursor
 	for i := range b.m.Periods {
 		r := b.m.match(s, i)
 		if r == nil {
 			continue
 		}
 		budget := b.limit - len(t.Segments)
-		segs, init, err := b.segments(i, r, budget)
+		segs, keys, init, err := b.segments(i, r, budget)
 		if err != nil {
-			return nil, fmt.Errorf("dash: period %d (%q) representation %q: %w", i, b.m.Periods[i].ID, r.ID, err)
+			return nil, nil, fmt.Errorf("dash: period %d (%q) representation %q: %w", i, b.m.Periods[i].ID, r.ID, err)
+		}
+		if !b.now.IsZero() {
+			pe := &b.m.Periods[i]
+			for k, id := range keys {
+				cursors = append(cursors, Cursor{Valid: true, Period: pe.ID, Start: pe.Start, Section: i,
+					ByTime: id.byTime, Key: id.key, End: id.end, Number: uint64(segs[k].Sequence)})
+			}
 		}
 		t.Segments = slices.Grow(t.Segments, len(segs))
 		in := 0
@@ -448,7 +481,7 @@ func (b *builder) track(s *stream) (*plan.Track, error) {
 			t.TargetDuration = max(t.TargetDuration, sg.Duration)
 		}
 	}
-	return t, nil
+	return t, cursors, nil
 }
 
 // resolve makes ref absolute against the representation's BaseURL. Only
@@ -479,10 +512,38 @@ func (b *builder) resolve(r *Representation, ref string) (string, error) {
 }
 
 // segments lists representation r's segments in period i, at most budget.
-func (b *builder) segments(i int, r *Representation, budget int) ([]plan.Segment, *plan.Init, error) {
+func (b *builder) segments(i int, r *Representation, budget int) ([]plan.Segment, []segID, *plan.Init, error) {
+	segs, init, err := b.segmentsOf(i, r, budget)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var keys []segID
+	if !b.now.IsZero() {
+		keys = make([]segID, len(segs))
+		for k, sg := range segs {
+			keys[k] = segID{key: uint64(sg.Sequence), end: uint64(sg.Sequence) + 1}
+		}
+		for k, sl := range b.slots {
+			keys[k] = segID{key: sl.t, end: sl.t + sl.d, byTime: true}
+		}
+	}
+	return segs, keys, init, nil
+}
+
+// segmentsOf lists representation r's segments in period i, at most budget.
+// For a template on a SegmentTimeline it leaves the timeline's slots in b.slots.
+func (b *builder) segmentsOf(i int, r *Representation, budget int) ([]plan.Segment, *plan.Init, error) {
+	b.slots = nil
 	a := &r.addr
 	pd := b.m.Periods[i].Duration
 	ts := float64(a.timescale)
+	// edge is the live edge in the representation's media time, +Inf when
+	// the manifest is static or the clock unknown.
+	edge := math.Inf(1)
+	if b.m.Dynamic && !b.now.IsZero() && !b.m.AvailabilityStart.IsZero() {
+		elapsed := b.now.Sub(b.m.AvailabilityStart).Seconds() - b.m.Periods[i].Start
+		edge = float64(a.pto) + elapsed*ts
+	}
 	switch a.kind {
 	case addrNone:
 		u, err := b.resolve(r, "")
@@ -553,7 +614,7 @@ func (b *builder) segments(i int, r *Representation, budget int) ([]plan.Segment
 		var slots []slot
 		if a.timeline != nil {
 			var err error
-			if slots, err = b.timeline(a, pd, n, false); err != nil {
+			if slots, err = b.timeline(a, pd, edge, n, false); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -591,13 +652,16 @@ func (b *builder) segments(i int, r *Representation, budget int) ([]plan.Segment
 		var slots []slot
 		if a.timeline != nil {
 			var err error
-			if slots, err = b.timeline(a, pd, budget, true); err != nil {
+			if slots, err = b.timeline(a, pd, edge, budget, true); err != nil {
 				return nil, nil, err
 			}
-		} else {
-			if b.m.Dynamic {
-				return nil, nil, fmt.Errorf("%w: a live SegmentTemplate without a SegmentTimeline needs the wall clock: not supported yet", ErrDynamic)
+			b.slots = slots
+		} else if b.m.Dynamic {
+			if math.IsInf(edge, 1) {
+				return nil, nil, fmt.Errorf("%w: a live SegmentTemplate without a SegmentTimeline needs the wall clock and availabilityStartTime", ErrDynamic)
 			}
+			slots = b.clock(a, pd, edge, budget)
+		} else {
 			if pd <= 0 {
 				return nil, nil, fmt.Errorf("SegmentTemplate@duration with no period duration: the manifest does not say how many segments there are")
 			}
@@ -639,6 +703,37 @@ type slot struct {
 	t, d, number uint64
 }
 
+// clock lists the segments of a live SegmentTemplate with @duration that are
+// available at the live edge (media time, timescale units): those that have
+// ended, back to the start of the time-shift buffer. Segment k (from 0)
+// spans [pto + k×duration, pto + (k+1)×duration) and is $Number$
+// startNumber+k. A quarter of a segment is kept off the buffer's start: the
+// origin may be deleting that one as it is asked for.
+func (b *builder) clock(a *addressing, pd, edge float64, budget int) []slot {
+	ts, d := float64(a.timescale), float64(a.duration)
+	elapsed := edge - float64(a.pto)
+	n := int64(math.Floor(elapsed/d + 1e-9)) // segments that have ended
+	if pd > 0 {
+		n = min(n, int64(math.Ceil(pd*ts/d-1e-6)))
+	}
+	if a.endNumber > 0 && a.endNumber >= a.startNumber {
+		n = min(n, int64(min(a.endNumber-a.startNumber+1, math.MaxInt64)))
+	}
+	first := int64(0)
+	if tsbd := b.m.TimeShiftBufferDepth; tsbd > 0 {
+		first = max(0, int64(math.Ceil((elapsed-tsbd*ts)/d+0.25))-1)
+	}
+	first = max(first, n-int64(budget))
+	if n <= first {
+		return nil
+	}
+	out := make([]slot, 0, n-first)
+	for k := first; k < n; k++ {
+		out = append(out, slot{t: a.pto + uint64(k)*a.duration, d: a.duration, number: a.startNumber + uint64(k)})
+	}
+	return out
+}
+
 // timeline expands a SegmentTimeline into at most limit slots. The period
 // spans media times [presentationTimeOffset, presentationTimeOffset +
 // duration×timescale): segments that end before it are skipped (their
@@ -646,7 +741,7 @@ type slot struct {
 // multi-period manifest may repeat one timeline in every period. r="-1"
 // repeats up to the next S@t, else to the period's end. With strict, more
 // than limit slots is an error; without, the expansion stops at limit.
-func (b *builder) timeline(a *addressing, pd float64, limit int, strict bool) ([]slot, error) {
+func (b *builder) timeline(a *addressing, pd, edge float64, limit int, strict bool) ([]slot, error) {
 	ts := float64(a.timescale)
 	end := math.Inf(1)
 	if pd > 0 {
@@ -666,17 +761,24 @@ func (b *builder) timeline(a *addressing, pd float64, limit int, strict bool) ([
 			if i+1 < len(a.timeline) && a.timeline[i+1].t >= 0 {
 				until = float64(a.timeline[i+1].t)
 			}
-			if math.IsInf(until, 1) {
-				if b.m.Dynamic {
-					return nil, fmt.Errorf("%w: r=\"-1\" repeats up to the live edge: not supported yet", ErrDynamic)
-				}
+			var c float64
+			switch {
+			case !math.IsInf(until, 1):
+				c = math.Ceil((until - float64(t)) / float64(s.d))
+			case b.m.Dynamic && !math.IsInf(edge, 1):
+				c = math.Floor((edge - float64(t)) / float64(s.d)) // the segments that have ended
+			case b.m.Dynamic:
+				return nil, fmt.Errorf("%w: r=\"-1\" repeats up to the live edge, which needs the wall clock and availabilityStartTime", ErrDynamic)
+			default:
 				return nil, fmt.Errorf("S@r=\"-1\" with no period duration to repeat up to")
 			}
-			c := math.Ceil((until - float64(t)) / float64(s.d))
 			if c > float64(plan.MaxSegments) {
 				return nil, tooMany
 			}
 			count = max(1, int64(c))
+			if c < 1 && !math.IsInf(edge, 1) && math.IsInf(until, 1) {
+				count = 0 // the live edge has not reached the end of the first
+			}
 		}
 		if s.d > 0 && count > (math.MaxInt64-t)/s.d {
 			return nil, fmt.Errorf("S@t=%d d=%d r=%d runs past the largest time", t, s.d, s.r)

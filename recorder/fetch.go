@@ -306,33 +306,37 @@ func (f *fetcher) get(ctx context.Context, url string, max int64) ([]byte, strin
 	return f.getRange(ctx, url, nil, max, false)
 }
 
-// getDoc is get of what should be a playlist or manifest: a body that starts
-// as media fails at once with errMediaBody.
-func (f *fetcher) getDoc(ctx context.Context, url string, max int64) ([]byte, string, error) {
-	return f.getRange(ctx, url, nil, max, true)
+// getRange is get of the byte range rng of url (a DASH segment index), which
+// the origin must answer with exactly those bytes. With doc, what should be a
+// playlist or manifest, a body that starts as media fails at once with
+// errMediaBody.
+func (f *fetcher) getRange(ctx context.Context, url string, rng *plan.ByteRange, max int64, doc bool) ([]byte, string, error) {
+	data, final, _, err := f.getDated(ctx, url, rng, max, doc)
+	return data, final, err
 }
 
-// getRange is get of the byte range rng of url (a DASH segment index), which
-// the origin must answer with exactly those bytes; doc as for getDoc.
-func (f *fetcher) getRange(ctx context.Context, url string, rng *plan.ByteRange, max int64, doc bool) ([]byte, string, error) {
+// getDated is getRange that also returns the origin's clock: its Date
+// header, zero when absent or unreadable. A live DASH manifest is placed on it.
+func (f *fetcher) getDated(ctx context.Context, url string, rng *plan.ByteRange, max int64, doc bool) ([]byte, string, time.Time, error) {
 	req, err := f.newRequest(ctx, url)
 	if err != nil {
-		return nil, "", err
+		return nil, "", time.Time{}, err
 	}
 	if rng != nil {
 		req.Header.Set("Range", rng.Header())
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", redactURL(url), untrusted(cleanNetErr(err)))
+		return nil, "", time.Time{}, fmt.Errorf("%s: %w", redactURL(url), untrusted(cleanNetErr(err)))
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp, url); err != nil {
-		return nil, "", err
+		return nil, "", time.Time{}, err
 	}
+	date, _ := http.ParseTime(resp.Header.Get("Date"))
 	if rng != nil {
 		if err := checkContentRange(resp, rng); err != nil {
-			return nil, "", fmt.Errorf("%s: %w", redactURL(url), err)
+			return nil, "", time.Time{}, fmt.Errorf("%s: %w", redactURL(url), err)
 		}
 	}
 	// A document's first bytes say whether it is one: a media segment where a
@@ -341,20 +345,20 @@ func (f *fetcher) getRange(ctx context.Context, url string, rng *plan.ByteRange,
 	n, err := io.ReadFull(resp.Body, head)
 	head = head[:n]
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return nil, "", fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
+		return nil, "", time.Time{}, fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
 	}
 	if doc && media.Sniff(head).IsMedia() {
-		return nil, "", fmt.Errorf("%s: %w", redactURL(url), errMediaBody)
+		return nil, "", time.Time{}, fmt.Errorf("%s: %w", redactURL(url), errMediaBody)
 	}
 	rest, err := io.ReadAll(io.LimitReader(resp.Body, max+1-int64(n)))
 	data := append(head, rest...)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
+		return nil, "", time.Time{}, fmt.Errorf("%s: %w", redactURL(url), cleanNetErr(err))
 	}
 	if int64(len(data)) > max {
-		return nil, "", fmt.Errorf("%s: %w: over %d bytes", redactURL(url), ErrTooLarge, max)
+		return nil, "", time.Time{}, fmt.Errorf("%s: %w: over %d bytes", redactURL(url), ErrTooLarge, max)
 	}
-	return data, resp.Request.URL.String(), nil
+	return data, resp.Request.URL.String(), date, nil
 }
 
 // exists asks for the first bytes of url and reports whether it is a media segment.

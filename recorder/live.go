@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/streamsnatcher/streamsnatcher/dash"
 	"github.com/streamsnatcher/streamsnatcher/merge"
 	"github.com/streamsnatcher/streamsnatcher/plan"
 )
@@ -29,8 +32,9 @@ const (
 // Why a follower stopped.
 const (
 	endList    = "the playlist ended (EXT-X-ENDLIST)"
+	endStatic  = "the manifest ended (type=\"static\")"
 	endLiveFor = "the time asked for with --live-for is up"
-	endIdle    = "the playlist brought nothing new for too long"
+	endIdle    = "nothing new was listed, or recorded, for too long"
 	endStopped = "stopped"
 )
 
@@ -48,9 +52,10 @@ type liveRun struct {
 	follow   bool      // false for a track that has ended: its plan is downloaded, not reloaded
 	stopAll  func()    // stops every track: one cannot go on
 
-	fd       *feed
-	inflight sync.WaitGroup
-	inits    int // init sections fetched
+	fd         *feed
+	inflight   sync.WaitGroup
+	recordedAt atomic.Int64 // when a segment was last recorded (UnixNano)
+	inits      int          // init sections fetched
 
 	mu      sync.Mutex
 	gaps    []int64
@@ -114,11 +119,125 @@ func (r *liveRun) run(ctx context.Context, dctx context.Context) {
 	}
 }
 
-// followPlaylist reloads the playlist and dispatches what is new until the
-// playlist ends, the deadline, ctx ends (the user stopped) or dctx does (an
-// error stopped every track). It returns why it stopped.
+// A liveFollower is what a live track follows: its HLS media playlist or its
+// DASH manifest.
+type liveFollower interface {
+	// reload fetches the playlist or manifest once and appends to the track,
+	// holding the session's lock only while it changes it, the segments
+	// after the last one planned.
+	reload(ctx context.Context) (plan.Update, error)
+	// wait is how long to wait before the next reload, after one that
+	// brought new segments (changed) or not.
+	wait(changed bool) time.Duration
+	// name says what is reloaded, for messages: "playlist" or "manifest".
+	name() string
+}
+
+// source is what the track follows.
+func (r *liveRun) source() liveFollower {
+	if r.t.Follower != nil && r.t.Follower.DASH != nil {
+		return &dashManifest{r: r}
+	}
+	return &hlsPlaylist{r: r}
+}
+
+// hlsPlaylist follows a media playlist, by discontinuity and media sequence.
+type hlsPlaylist struct{ r *liveRun }
+
+func (h *hlsPlaylist) name() string { return "playlist" }
+
+// wait is the target duration, half of it when nothing changed (RFC 8216 6.3.4).
+func (h *hlsPlaylist) wait(changed bool) time.Duration {
+	target := time.Duration(max(1, h.r.t.TargetDuration) * float64(time.Second))
+	if changed {
+		return target
+	}
+	return target / 2
+}
+
+func (h *hlsPlaylist) reload(ctx context.Context) (plan.Update, error) {
+	r, t := h.r, h.r.t
+	pl, _, err := fetchPlaylist(ctx, r.f, t.Source)
+	if err == nil && pl.Media == nil {
+		err = fmt.Errorf("playlist %s: a master playlist where a media playlist was expected", redactURL(t.Source))
+	}
+	if err != nil {
+		return plan.Update{}, err
+	}
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	up, err := t.Follow(pl.Media, t.Follower.Last)
+	if err != nil {
+		return up, fmt.Errorf("playlist %s: %w", redactURL(t.Source), wrapUnsupported(err))
+	}
+	if up.Added > 0 {
+		t.Follower.Last = up.Last
+		t.Last = t.Offset + int64(len(t.Segments)) - 1
+	}
+	return up, nil
+}
+
+// dashManifest follows a DASH manifest, by period and $Time$ or $Number$. Each
+// track reloads the manifest for itself and takes its own representation.
+type dashManifest struct {
+	r *liveRun
+	m *dash.MPD // the last manifest read
+}
+
+func (d *dashManifest) name() string { return "manifest" }
+
+func (d *dashManifest) wait(changed bool) time.Duration {
+	if d.m == nil {
+		return time.Duration(max(1, d.r.t.TargetDuration) * float64(time.Second) / 2)
+	}
+	return dashReload(d.m, d.r.t.TargetDuration, changed)
+}
+
+func (d *dashManifest) reload(ctx context.Context) (plan.Update, error) {
+	r, t := d.r, d.r.t
+	data, final, date, err := r.f.getDated(ctx, t.Source, nil, dash.MaxSize, true)
+	if err != nil {
+		return plan.Update{}, fmt.Errorf("manifest: %w", err)
+	}
+	fetched := time.Now()
+	m, err := parseMPD(data, final)
+	if err != nil {
+		return plan.Update{}, err
+	}
+	d.m = m
+	r.s.mu.Lock()
+	st := *t.Follower.DASH
+	r.s.mu.Unlock()
+	p, ids, err := planDASH(ctx, r.f, m, final, dashSelection(st.Video, st.Audio), liveNow(m, date, fetched))
+	if err != nil {
+		return plan.Update{}, err
+	}
+	up := plan.Update{Ended: !m.Dynamic}
+	k := slices.IndexFunc(p.Tracks, func(pt *plan.Track) bool { return pt.ID == t.ID })
+	if k < 0 || k >= len(ids) {
+		r.o.Logger.Debug("live: the manifest lists nothing for the track now", "track", t.ID)
+		return up, nil
+	}
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	up, cur := dash.Follow(&t.Track, p.Tracks[k], ids[k], st.Cursor)
+	up.Ended = !m.Dynamic
+	if up.Added > 0 {
+		t.Follower.DASH.Cursor = cur
+		t.Last = t.Offset + int64(len(t.Segments)) - 1
+	}
+	return up, nil
+}
+
+// followPlaylist reloads the playlist or manifest and dispatches what is new
+// until it ends, the deadline, ctx ends (the user stopped) or dctx does (an
+// error stopped every track). It returns why it stopped. It also stops when
+// nothing new is listed, or nothing is recorded, for Options.LiveIdle: a
+// manifest on the wall clock lists new segments even when the broadcast has
+// died without saying so.
 func (r *liveRun) followPlaylist(ctx, dctx context.Context) string {
 	t, log := r.t, r.o.Logger
+	src := r.source()
 	target := time.Duration(max(1, t.TargetDuration) * float64(time.Second))
 	idle := r.o.LiveIdle
 	if idle <= 0 {
@@ -131,7 +250,11 @@ func (r *liveRun) followPlaylist(ctx, dctx context.Context) string {
 		deadline = tm.C
 	}
 	lastNew := time.Now()
-	wait := target / 2
+	r.recordedAt.Store(lastNew.UnixNano())
+	stale := func() time.Duration {
+		return max(time.Since(lastNew), time.Since(time.Unix(0, r.recordedAt.Load())))
+	}
+	wait := src.wait(false)
 	failures := 0
 	for {
 		tm := time.NewTimer(wait)
@@ -148,53 +271,44 @@ func (r *liveRun) followPlaylist(ctx, dctx context.Context) string {
 			return endLiveFor
 		case <-tm.C:
 		}
-		pl, _, err := fetchPlaylist(dctx, r.f, t.Source)
-		if err == nil && pl.Media == nil {
-			err = fmt.Errorf("playlist %s: a master playlist where a media playlist was expected", redactURL(t.Source))
-		}
+		r.s.mu.Lock()
+		from := t.Offset + int64(len(t.Segments))
+		r.s.mu.Unlock()
+		up, err := src.reload(dctx)
 		if err != nil {
 			if dctx.Err() != nil {
 				continue // the select above says why
 			}
 			if errors.Is(err, ErrExpired) {
-				log.Warn("live: the playlist refuses access; pausing", "track", t.ID, "err", err)
-				r.setErr(fmt.Errorf("%s track: reloading the playlist: %w", t.ID, err))
+				log.Warn("live: the "+src.name()+" refuses access; pausing", "track", t.ID, "err", err)
+				r.setErr(fmt.Errorf("%s track: reloading the %s: %w", t.ID, src.name(), err))
+				continue
+			}
+			if errors.Is(err, ErrUnsupported) || errors.Is(err, ErrLiveDASH) || errors.Is(err, dash.ErrDRM) {
+				r.setErr(fmt.Errorf("%s track: %w", t.ID, err))
 				continue
 			}
 			failures++
-			if time.Since(lastNew) > idle {
-				log.Warn("live: stopping: the playlist has failed for too long; treating the broadcast as ended",
-					"track", t.ID, "since", time.Since(lastNew).Round(time.Second), "err", err)
+			if stale() > idle {
+				log.Warn("live: stopping: the "+src.name()+" has failed for too long; treating the broadcast as ended",
+					"track", t.ID, "since", stale().Round(time.Second), "err", err)
 				return endIdle
 			}
 			wait = min(backoff(&r.o, failures, err), max(target, 2*time.Second))
-			log.Warn("live: reloading the playlist failed; retrying", "track", t.ID, "attempt", failures, "in", wait.Round(time.Millisecond), "err", err)
+			log.Warn("live: reloading the "+src.name()+" failed; retrying", "track", t.ID, "attempt", failures, "in", wait.Round(time.Millisecond), "err", err)
 			continue
 		}
 		failures = 0
-		r.s.mu.Lock()
-		from := t.Offset + int64(len(t.Segments))
-		up, ferr := t.Follow(pl.Media, t.Follower.Last)
-		if ferr == nil && up.Added > 0 {
-			t.Follower.Last = up.Last
-			t.Last = t.Offset + int64(len(t.Segments)) - 1
-		}
-		r.s.mu.Unlock()
-		if ferr != nil {
-			r.setErr(fmt.Errorf("%s track: playlist %s: %w", t.ID, redactURL(t.Source), wrapUnsupported(ferr)))
-			continue
-		}
 		if up.Reset {
 			log.Warn("live: the playlist went back to earlier sequence numbers (the server restarted?); waiting for new ones",
-				"track", t.ID, "last", t.Follower.Last.Seq)
+				"track", t.ID, "last", up.Last.Seq)
 		}
 		if up.Skipped > 0 {
 			log.Warn("live: segments left the window before a reload saw them; they are gaps in the recording",
-				"track", t.ID, "count", up.Skipped, "after_sequence", up.Last.Seq)
+				"track", t.ID, "count", up.Skipped, "after_sequence", up.Last.Seq-int64(up.Added))
 		}
-		wait = target / 2 // RFC 8216 6.3.4: half the target duration when nothing changed
+		wait = src.wait(up.Added > 0)
 		if up.Added > 0 {
-			wait = target
 			lastNew = time.Now()
 			log.Debug("live: new segments", "track", t.ID, "count", up.Added, "last_sequence", up.Last.Seq)
 			r.dispatch(dctx, from, up.Added)
@@ -204,14 +318,22 @@ func (r *liveRun) followPlaylist(ctx, dctx context.Context) string {
 			}
 		}
 		if up.Ended {
-			log.Info("live: stopping", "track", t.ID, "why", endList)
-			return endList
+			log.Info("live: stopping", "track", t.ID, "why", endOf(src))
+			return endOf(src)
 		}
-		if time.Since(lastNew) > idle {
-			log.Warn("live: stopping: "+endIdle+"; treating the broadcast as ended", "track", t.ID, "since", time.Since(lastNew).Round(time.Second))
+		if stale() > idle {
+			log.Warn("live: stopping: "+endIdle+"; treating the broadcast as ended", "track", t.ID, "since", stale().Round(time.Second))
 			return endIdle
 		}
 	}
+}
+
+// endOf is why a recording stopped when its source ended.
+func endOf(src liveFollower) string {
+	if _, ok := src.(*dashManifest); ok {
+		return endStatic
+	}
+	return endList
 }
 
 // dispatch downloads the n plan segments from index from, in the background.
@@ -300,6 +422,7 @@ func (r *liveRun) sink(i int64) error {
 			return err
 		}
 	}
+	r.recordedAt.Store(time.Now().UnixNano())
 	r.forget(i, seg.Duration)
 	return nil
 }

@@ -470,7 +470,7 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions,
 	}
 	u := s.Playlist
 	for hop := 0; hop < 3; hop++ {
-		data, final, err := f.getDoc(ctx, u, max(playlist.MaxSize, dash.MaxSize))
+		data, final, date, err := f.getDated(ctx, u, nil, max(playlist.MaxSize, dash.MaxSize), true)
 		if hop == 0 && errors.Is(err, errMediaBody) {
 			// A URL with no telling name (get's guess) is a segment after all.
 			return resolveSegmentURL(s, u)
@@ -479,7 +479,7 @@ func resolveSession(ctx context.Context, s *Session, f *fetcher, m MergeOptions,
 			return fmt.Errorf("playlist: %w", err)
 		}
 		if hop == 0 && media.Sniff(data) == media.FormatDASH {
-			return resolveDASH(ctx, s, f, data, final, dashSelection(variant, audio))
+			return resolveDASH(ctx, s, f, data, final, date, variant, audio)
 		}
 		pl, err := parsePlaylist(data, u, final)
 		if err != nil {

@@ -46,6 +46,9 @@ type LiveState struct {
 	// should last; the last run joins them.
 	Outputs  []string  `json:"outputs,omitempty"`
 	Expected []float64 `json:"expected,omitempty"`
+	// DASH is a live DASH track's place in its manifest; nil for HLS, whose
+	// place is Last.
+	DASH *DASHState `json:"dash,omitempty"`
 }
 
 // NewListTrack makes a track from a plan with a segment list.

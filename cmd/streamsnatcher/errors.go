@@ -98,7 +98,7 @@ func (a *app) report(ctx context.Context, err error) int {
 	case errors.Is(err, recorder.ErrDRM):
 		hint = "the video is encrypted with DRM: StreamSnatcher does not record protected content"
 	case errors.Is(err, recorder.ErrLiveDASH):
-		hint = "only on-demand (type=\"static\") DASH manifests are recorded for now"
+		hint = "live DASH is followed on a SegmentTimeline or SegmentList, or on the clock from availabilityStartTime; this manifest gives neither"
 	case errors.Is(err, recorder.ErrExpired):
 		code = exitIncomplete
 		hint = fmt.Sprintf("the origin wants headers, a cookie or a fresh token: copy them from the browser and resume with: %s -H 'Cookie: …' --referer URL (or --url a fresh segment URL)", resume)

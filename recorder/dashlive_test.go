@@ -1,0 +1,236 @@
+package recorder
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/streamsnatcher/streamsnatcher/dash"
+	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
+)
+
+// dashLive is a live DASH broadcast made by ffmpeg -re (1-second segments, a
+// 5-segment window) into a directory served on loopback.
+type dashLive struct {
+	url  string // the manifest
+	dir  string
+	done chan error // ffmpeg's exit
+
+	mu    sync.Mutex
+	fault func(w http.ResponseWriter, r *http.Request) bool // answers instead of the files when it returns true
+}
+
+// startDASHLive starts the broadcast: timeline writes a SegmentTimeline
+// (-use_timeline 1), else a $Number$ template with @duration placed on the
+// wall clock (-use_timeline 0).
+func startDASHLive(t *testing.T, seconds int, timeline bool) *dashLive {
+	t.Helper()
+	dir := t.TempDir()
+	src := &dashLive{dir: dir, done: make(chan error, 1)}
+	files := http.FileServer(http.Dir(dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		src.mu.Lock()
+		fault := src.fault
+		src.mu.Unlock()
+		if fault != nil && fault(w, r) {
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	src.url = srv.URL + "/out.mpd"
+	d := fmt.Sprint(seconds)
+	useTimeline := "0"
+	if timeline {
+		useTimeline = "1"
+	}
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=160x90:rate=25:duration="+d,
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050:duration="+d,
+		"-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-keyint_min", "25",
+		"-sc_threshold", "0", "-c:a", "aac",
+		"-f", "dash", "-seg_duration", "1", "-use_template", "1", "-use_timeline", useTimeline,
+		"-window_size", "5", "-extra_window_size", "0", "-remove_at_exit", "0", filepath.Join(dir, "out.mpd"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		err := cmd.Wait()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, stderr.String())
+		}
+		src.done <- err
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return src
+}
+
+func (src *dashLive) setFault(f func(w http.ResponseWriter, r *http.Request) bool) {
+	src.mu.Lock()
+	src.fault = f
+	src.mu.Unlock()
+}
+
+// manifest reads the manifest as the origin has it now.
+func (src *dashLive) manifest() *dash.MPD {
+	data, err := os.ReadFile(filepath.Join(src.dir, "out.mpd"))
+	if err != nil {
+		return nil
+	}
+	m, err := dash.ParseDynamic(data, &url.URL{Scheme: "http", Host: "origin", Path: "/out.mpd"})
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// waitWindow waits until the window has slid past its first segment, so a
+// recording started now starts mid-broadcast, and returns the $Number$ of
+// the first video segment the origin still lists.
+func (src *dashLive) waitWindow(t *testing.T) uint64 {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := src.manifest(); m != nil && m.Dynamic {
+			p, _, err := m.PlanLive(dash.Selection{}, time.Now(), nil)
+			if err == nil && len(p.Tracks[0].Segments) >= 4 && p.Tracks[0].Segments[0].Sequence >= 2 {
+				return uint64(p.Tracks[0].Segments[0].Sequence)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the live window never slid")
+	return 0
+}
+
+// broadcast waits for ffmpeg to finish and returns how long the broadcast
+// lasts from segment number from on (1-second segments), by the static
+// manifest it ends with.
+func (src *dashLive) broadcast(t *testing.T, from uint64) float64 {
+	t.Helper()
+	if err := <-src.done; err != nil {
+		t.Fatalf("ffmpeg: %v", err)
+	}
+	m := src.manifest()
+	if m == nil || m.Dynamic || m.Duration == 0 {
+		t.Fatal("the broadcast did not end with a static manifest that gives its duration")
+	}
+	return m.Duration - float64(from-1)
+}
+
+// checkFrames asserts that the output holds every video frame of the
+// broadcast from where the recording started (25 fps): a segment lost at
+// either end, or in the middle, is 25 frames short.
+func checkFrames(t *testing.T, res *Result, want float64) {
+	t.Helper()
+	v, _, err := testmedia.CountPackets(context.Background(), res.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := int(math.Round(want * 25)); v != n {
+		t.Errorf("output has %d video frames, want %d (%.0f s at 25 fps)", v, n, want)
+	}
+}
+
+// TestLiveDASH records live DASH broadcasts started mid-way, as ffmpeg's
+// dash muxer publishes them: all that is still in the window and everything
+// after it, until the manifest turns static; video and audio, clean decode.
+func TestLiveDASH(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		timeline bool
+	}{
+		{name: "SegmentTimeline", timeline: true},
+		{name: "$Number$ on the wall clock", timeline: false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := startDASHLive(t, 9, tt.timeline)
+			first := src.waitWindow(t)
+			s, _ := liveSession(t, src.url)
+			res, err := Run(context.Background(), s, Options{Logger: testLogger(t)}, MergeOptions{})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			want := src.broadcast(t, first)
+			if !res.Live || s.State != StateDone || res.Stopped || res.Why != endStatic {
+				t.Errorf("Run: live %v state %q stopped %v why %q, want live, done, not stopped, %q",
+					res.Live, s.State, res.Stopped, res.Why, endStatic)
+			}
+			if len(s.Tracks) != 2 {
+				t.Errorf("tracks %v, want video and audio", trackIDs(s))
+			}
+			for _, tr := range s.Tracks {
+				if len(tr.Gaps) > 0 {
+					t.Errorf("%s track: gaps %v, want none", tr.ID, tr.Gaps)
+				}
+			}
+			checkLive(t, res, want)
+			checkFrames(t, res, want)
+			testmedia.CheckCleanDecode(t, res.Output)
+			if sum := s.Summary(); !sum.Live || math.Abs(sum.RecordedSeconds-want) > 1.1 {
+				t.Errorf("Summary: live %v recorded_seconds %.2f, want true and %.2f", sum.Live, sum.RecordedSeconds, want)
+			}
+		})
+	}
+}
+
+// TestLiveDASHReloadFailures: the manifest answers 500 for two seconds
+// mid-way, less than the window lasts; the followers retry, and nothing
+// still in the window is lost.
+func TestLiveDASHReloadFailures(t *testing.T) {
+	t.Parallel()
+	src := startDASHLive(t, 9, true)
+	first := src.waitWindow(t)
+	var mu sync.Mutex
+	var failFrom time.Time
+	failed := 0
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, ".mpd") {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if failFrom.IsZero() {
+			failFrom = time.Now().Add(500 * time.Millisecond) // after the first reloads
+		}
+		if since := time.Since(failFrom); since >= 0 && since < 2*time.Second {
+			failed++
+			http.Error(w, "busy", http.StatusInternalServerError)
+			return true
+		}
+		return false
+	})
+	s, _ := liveSession(t, src.url)
+	res, err := Run(context.Background(), s, Options{Logger: testLogger(t)}, MergeOptions{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := src.broadcast(t, first)
+	mu.Lock()
+	if failed < 2 {
+		t.Errorf("only %d reloads failed; the test did not test", failed)
+	}
+	mu.Unlock()
+	for _, tr := range s.Tracks {
+		if len(tr.Gaps) > 0 {
+			t.Errorf("%s track: gaps %v after reload failures shorter than the window, want none", tr.ID, tr.Gaps)
+		}
+	}
+	checkLive(t, res, want)
+	checkFrames(t, res, want)
+	testmedia.CheckCleanDecode(t, res.Output)
+}
