@@ -443,8 +443,12 @@ func (r *liveRun) forget(i int64, seconds float64) {
 	t := r.t
 	r.s.mu.Lock()
 	if n := i - t.Offset + 1; n > 0 && n <= int64(len(t.Segments)) {
+		// The last segment stays: Follow numbers the next section from it, and a
+		// plan emptied by forgetting would restart at section 0 and append a
+		// discontinuity's segments to the unit being merged.
+		n--
 		t.Segments = t.Segments[n:]
-		t.Offset = i + 1
+		t.Offset += n
 	}
 	t.Follower.Recorded += seconds
 	rec := t.Follower.Recorded
