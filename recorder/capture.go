@@ -1018,8 +1018,8 @@ func (c *Capture) startLocked(l *live) {
 	if l.running || l.waiting > 0 {
 		return
 	}
-	if t := l.s.Main(); t == nil || t.Template != nil && t.Template.Tentative {
-		return
+	if t := l.s.Main(); t == nil && l.s.Playlist == "" || t != nil && t.Template != nil && t.Template.Tentative {
+		return // nothing to run yet (a playlist or manifest to read is something)
 	}
 	if l.s.State == StateDone {
 		return

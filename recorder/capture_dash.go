@@ -68,6 +68,12 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 	// Whatever becomes of it, the segments under the manifest and under each
 	// representation's BaseURL are its own: never learned as streams.
 	c.dashDirs[dirOf(u)] = true
+	if errors.Is(perr, dash.ErrDynamic) {
+		// A live manifest: the run follows it (reloading it as the player
+		// does) until it turns static or the recording is stopped.
+		c.liveManifestLocked(key, u, h)
+		return
+	}
 	if perr != nil {
 		c.log.Warn("DASH manifest not recorded", "url", redactURL(u), "err", perr)
 		return
@@ -251,4 +257,28 @@ func (c *Capture) underManifestLocked(u string) bool {
 		}
 	}
 	return false
+}
+
+// liveManifestLocked makes the recording of a live (dynamic) manifest: the run
+// reads it, plans it on the clock and follows it (recorder/live.go).
+func (c *Capture) liveManifestLocked(key, u string, h map[string]string) {
+	s := &Session{Source: "watch", Page: h["Referer"], Input: u, Headers: h,
+		Playlist: u, Variant: c.mopts.Variant, Audio: c.mopts.Audio}
+	g, err := c.guardFor(h, u)
+	if err == nil {
+		err = c.admitLocked(h["Referer"], 0)
+	}
+	if err != nil {
+		c.log.Warn("DASH manifest not recorded", "url", redactURL(u), "err", err)
+		return
+	}
+	l, err := c.newLive(s, "")
+	if err != nil {
+		c.log.Warn("could not save session", "err", err)
+		return
+	}
+	l.guard = g
+	c.byManifest[key] = &dashRec{l: l, decided: true}
+	c.log.Info("live DASH manifest: recording until it ends or is stopped", "url", redactURL(u))
+	c.startLocked(l)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/streamsnatcher/streamsnatcher/dash"
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
+	"github.com/streamsnatcher/streamsnatcher/proxy"
 )
 
 // dashLive is a live DASH broadcast made by ffmpeg -re (1-second segments, a
@@ -233,4 +234,43 @@ func TestLiveDASHReloadFailures(t *testing.T) {
 	checkLive(t, res, want)
 	checkFrames(t, res, want)
 	testmedia.CheckCleanDecode(t, res.Output)
+}
+
+// In watch, a live manifest the player fetches makes one recording that
+// follows the broadcast until its manifest turns static.
+func TestCaptureRecordsALiveManifest(t *testing.T) {
+	src := startDASHLive(t, 7, true)
+	from := src.waitWindow(t)
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: Options{Logger: testLogger(t)}})
+	data, err := os.ReadFile(filepath.Join(src.dir, "out.mpd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := map[string]string{"Referer": "http://127.0.0.1/watch"}
+	seePage(c, h["Referer"], "127.0.0.1:80")
+	req := httptest.NewRequest(http.MethodGet, src.url, nil)
+	req.Header.Set("Referer", h["Referer"])
+	tap := c.Observe(&proxy.Exchange{Req: req, Status: http.StatusOK, ContentLength: int64(len(data)),
+		RespHeader: http.Header{"Content-Type": {"application/dash+xml"}}, Received: time.Now()})
+	if tap == nil {
+		t.Fatal("the live manifest was not observed")
+	}
+	tap.Write(data)
+	tap.Close(nil)
+	want := src.broadcast(t, from)
+	s := waitState(t, st, onlySession(t, st).ID, StateDone)
+	c.Wait()
+	sum := s.Summary()
+	if !sum.Live || math.Abs(sum.RecordedSeconds-want) > 1.1 {
+		t.Errorf("recording: live %v, %.2f s recorded, want the broadcast from the window on (%.2f s)", sum.Live, sum.RecordedSeconds, want)
+	}
+	if len(s.Tracks) != 2 {
+		t.Errorf("%d tracks, want video and audio", len(s.Tracks))
+	}
 }
