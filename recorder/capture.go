@@ -57,6 +57,7 @@ type Capture struct {
 	wg         sync.WaitGroup
 	pages      pageBook // the pages seen and whether they came from a private address (capture_guard.go)
 	titles     titleBook
+	space      spaceCache // the free-space floor, checked off the request path
 	limits     CaptureLimits
 	limiter    *HostLimiter  // paces every recording's backfill per host
 	linger     time.Duration // how long a done recording's segments outlive the page's last request

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/streamsnatcher/streamsnatcher/proxy"
 )
@@ -54,11 +55,37 @@ func (c *Capture) teeAllowed(s *Session, contentLength int64) bool {
 	if floor == 0 {
 		floor = DefaultMinFreeBytes
 	}
-	if err := checkFree(s.Dir(), floor); err != nil {
+	if err := c.space.check(s.Dir(), floor); err != nil {
 		c.log.Warn("the browser's copy is not kept", "session", s.ID, "err", err)
 		return false
 	}
 	return true
+}
+
+// spaceCache answers the free-space question from memory: the statfs runs in
+// the background at most once a second, never under the capture's lock on
+// the proxy's request path. A disk that just filled is noticed within a
+// second; the backfill checks every segment itself.
+type spaceCache struct {
+	mu      sync.Mutex
+	err     error
+	at      time.Time
+	running bool
+}
+
+func (c *spaceCache) check(dir string, floor int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running && time.Since(c.at) > time.Second {
+		c.running = true
+		go func() {
+			err := checkFree(dir, floor)
+			c.mu.Lock()
+			c.err, c.at, c.running = err, time.Now(), false
+			c.mu.Unlock()
+		}()
+	}
+	return c.err
 }
 
 // pageBook remembers, per origin (scheme://host:port), whether the pages the

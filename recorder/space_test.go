@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,4 +155,32 @@ func TestFetchTooSlowFails(t *testing.T) {
 		t.Errorf("files left after a stalled body: %v", entries)
 	}
 	t.Logf("a 200 B/s trickle failed after %s: %v", took.Round(time.Millisecond), err)
+}
+
+// The capture's free-space answer comes from memory and is refreshed in the
+// background: a full disk is noticed within about a second, and no call on
+// the request path waits for a statfs.
+func TestSpaceCacheNoticesAFullDisk(t *testing.T) {
+	var free atomic.Uint64
+	free.Store(10 << 30)
+	old := freeSpace
+	freeSpace = func(string) (uint64, error) { return free.Load(), nil }
+	t.Cleanup(func() { freeSpace = old })
+	var c spaceCache
+	dir := t.TempDir()
+	if err := c.check(dir, DefaultMinFreeBytes); err != nil {
+		t.Fatalf("first check: %v, want nil", err)
+	}
+	free.Store(1 << 20)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := c.check(dir, DefaultMinFreeBytes)
+		if errors.Is(err, ErrLowDisk) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("check after the disk filled: %v, want ErrLowDisk within a few seconds", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
