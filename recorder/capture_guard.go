@@ -78,8 +78,9 @@ func (c *spaceCache) check(dir string, floor int64) error {
 	defer c.mu.Unlock()
 	if !c.running && time.Since(c.at) > time.Second {
 		c.running = true
+		free := freeSpace // read here: tests swap it between runs
 		go func() {
-			err := checkFree(dir, floor)
+			err := checkFreeWith(free, dir, floor)
 			c.mu.Lock()
 			c.err, c.at, c.running = err, time.Now(), false
 			c.mu.Unlock()

@@ -35,11 +35,16 @@ var freeSpace = func(dir string) (uint64, error) {
 // checkFree returns an ErrLowDisk error when dir's file system has less than
 // min bytes free; min <= 0 checks nothing, nor does a Statfs that fails.
 func checkFree(dir string, min int64) error {
+	return checkFreeWith(freeSpace, dir, min)
+}
+
+// checkFreeWith is checkFree asking free (freeSpace, read by the caller's goroutine).
+func checkFreeWith(free func(string) (uint64, error), dir string, min int64) error {
 	if min <= 0 {
 		return nil
 	}
-	free, err := freeSpace(dir)
-	if err != nil || free >= uint64(min) {
+	n, err := free(dir)
+	if err != nil || n >= uint64(min) {
 		return nil
 	}
 	return fmt.Errorf("paused: less than %s free on %s: %w (free some space, then resume)", sizeString(min), dir, ErrLowDisk)
