@@ -210,9 +210,12 @@ func (in *MuxInput) begin(first string) error {
 		return fmt.Errorf("mux: %s: segments are %v, which a live mux cannot verify (only MPEG-TS and fragmented MP4)",
 			in.name(), f)
 	}
+	t0 := time.Now()
 	if err := in.probe(first); err != nil {
 		return err
 	}
+	in.m.log.Debug("mux input ready", "track", in.n, "format", in.format, "streams", len(in.layout),
+		"probe_seconds", time.Since(t0).Seconds())
 	if err := in.m.inputReady(); err != nil {
 		return err
 	}
