@@ -337,6 +337,22 @@ func (s *fmp4Scanner) traf(p []byte) {
 			s.err = fmt.Errorf("trun box lists %d samples in %d bytes", count, len(r))
 			return
 		}
+		if per == 0 && count > 1 {
+			// Every sample takes the defaults (the first may have its own flags): count them at once, since
+			// count is only bounded by the field's width.
+			t.sample(defDur, first, haveFirst, defFlags)
+			rest := int64(count - 1)
+			dt += int64(defDur) * (rest + 1)
+			t.samples += rest
+			if !t.keySeen {
+				if defFlags&sampleNonSync == 0 {
+					t.keySeen = true
+				} else {
+					t.leading += rest
+				}
+			}
+			continue
+		}
 		for i := 0; i < count; i++ {
 			e := r[off+i*per:]
 			d, fl := defDur, defFlags
@@ -353,21 +369,29 @@ func (s *fmp4Scanner) traf(p []byte) {
 			if flags&trunFlags != 0 {
 				fl = binary.BigEndian.Uint32(e)
 			}
-			if d > 0 && (t.minDur == 0 || int64(d) < t.minDur) {
-				t.minDur = int64(d)
-			}
+			t.sample(d, 0, false, fl)
 			dt += int64(d)
-			t.samples++
-			if !t.keySeen {
-				if fl&sampleNonSync == 0 {
-					t.keySeen = true
-				} else {
-					t.leading++
-				}
-			}
 		}
 	}
 	t.end = max(t.end, dt)
+}
+
+// sample counts one sample of duration d; its flags are first when haveFirst, else flags.
+func (t *mp4Track) sample(d, first uint32, haveFirst bool, flags uint32) {
+	if haveFirst {
+		flags = first
+	}
+	if d > 0 && (t.minDur == 0 || int64(d) < t.minDur) {
+		t.minDur = int64(d)
+	}
+	t.samples++
+	if !t.keySeen {
+		if flags&sampleNonSync == 0 {
+			t.keySeen = true
+		} else {
+			t.leading++
+		}
+	}
 }
 
 // firstTimed is the track whose holes count when there is no video: the first the moov lists.
