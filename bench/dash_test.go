@@ -20,7 +20,7 @@ const dashVersion = "1"
 
 // BenchmarkGetDASH is BenchmarkGet on the 600 s video as DASH: ffmpeg's dash muxer, stream copy of the same
 // segments into fMP4 ($Number$ template, 4 s segments, video and audio as separate representations), so
-// get downloads two tracks side by side and joins them. Target: the same ratio as HLS's, or issue 9's 1.3.
+// get downloads two tracks side by side and muxes them live (merge.Mux). Target: the same ratio as HLS's, or issue 9's 1.3.
 func BenchmarkGetDASH(b *testing.B) {
 	if testing.Short() {
 		b.Skip("the DASH benchmark moves 190 MB through ffmpeg; not in -short")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -388,14 +389,24 @@ func (j *joiner) probeFile(path string) (*sectionInfo, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
-	out, err := runProbe(j.ctx, j.ffprobe, "-show_entries",
-		"format=duration:stream=index,codec_type,codec_name,profile,width,height,pix_fmt,sample_rate,channels,"+
-			"channel_layout,time_base,avg_frame_rate,bit_rate,duration,nb_frames:stream_tags=language,handler_name:"+
-			"stream_disposition=default",
-		"-of", "json", path)
+	out, err := runProbe(j.ctx, j.ffprobe, nil, probeStreamArgs(path)...)
 	if err != nil {
 		return nil, err
 	}
+	return parseProbe(path, out)
+}
+
+// probeStreamArgs ask ffprobe about input for what a sectionInfo holds.
+func probeStreamArgs(input string) []string {
+	return []string{"-show_entries",
+		"format=duration:stream=index,codec_type,codec_name,profile,width,height,pix_fmt,sample_rate,channels," +
+			"channel_layout,time_base,avg_frame_rate,bit_rate,duration,nb_frames:stream_tags=language,handler_name:" +
+			"stream_disposition=default",
+		"-of", "json", input}
+}
+
+// parseProbe reads ffprobe's JSON answer to probeStreamArgs about path.
+func parseProbe(path string, out []byte) (*sectionInfo, error) {
 	var v struct {
 		Streams []streamInfo `json:"streams"`
 		Format  struct {
@@ -412,8 +423,10 @@ func (j *joiner) probeFile(path string) (*sectionInfo, error) {
 	return si, nil
 }
 
-func runProbe(ctx context.Context, ffprobe string, args ...string) ([]byte, error) {
+// runProbe runs ffprobe with args, stdin (nil: none) as its input when args name pipe:0.
+func runProbe(ctx context.Context, ffprobe string, stdin io.Reader, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, ffprobe, append([]string{"-v", "error"}, args...)...)
+	cmd.Stdin = stdin
 	stderr := &tailBuffer{max: 4 << 10}
 	cmd.Stderr = stderr
 	out, err := cmd.Output()
@@ -785,33 +798,47 @@ func (j *joiner) muxArgs() ([]string, error) {
 		// parameter sets in front of its key frames, so sections from differently configured encoders decode.
 		args = append(args, "-f", "concat", "-safe", "0", "-auto_convert", "1", "-i", list)
 	}
+	var layouts [][]streamInfo
+	for ti, tp := range j.tracks {
+		for i := range tp.layout {
+			args = append(args, "-map", fmt.Sprintf("%d:%d", ti, i))
+		}
+		layouts = append(layouts, tp.layout)
+	}
+	meta := streamMeta(j.o.Tracks, layouts)
+	args = append(args, "-c:v", "copy", "-c:a", "copy", "-c:s", "mov_text")
+	args = append(args, meta...)
+	return append(args, "-f", "mp4", j.partial), nil
+}
+
+// streamMeta returns the language, handler name and disposition options of the output streams of tracks,
+// whose streams (layouts, per track) are numbered consecutively in the output in track order. The default
+// disposition goes, per kind of stream, to the first stream of a Default track, or else to the first video and
+// the first audio stream; subtitles only when a Default track has them.
+func streamMeta(tracks []JoinTrack, layouts [][]streamInfo) []string {
 	var meta []string
 	defaults := map[string]int{} // codec type → output stream that is default
-	for _, tp := range j.tracks {
-		if !tp.t.Default {
-			continue
-		}
-		n := 0
-		for _, p := range j.tracks[:tp.index] {
-			n += len(p.layout)
-		}
-		for i, st := range tp.layout {
-			if _, ok := defaults[st.CodecType]; !ok {
-				defaults[st.CodecType] = n + i
+	n := 0
+	for ti, t := range tracks {
+		if t.Default {
+			for i, st := range layouts[ti] {
+				if _, ok := defaults[st.CodecType]; !ok {
+					defaults[st.CodecType] = n + i
+				}
 			}
 		}
+		n += len(layouts[ti])
 	}
-	n := 0
-	for ti, tp := range j.tracks {
-		for i, st := range tp.layout {
+	n = 0
+	for ti, t := range tracks {
+		for _, st := range layouts[ti] {
 			if _, ok := defaults[st.CodecType]; !ok && st.CodecType != "subtitle" {
 				defaults[st.CodecType] = n
 			}
-			args = append(args, "-map", fmt.Sprintf("%d:%d", ti, i))
 			sn := strconv.Itoa(n)
-			meta = append(meta, "-metadata:s:"+sn, "language="+iso639(tp.t.Language))
-			if tp.t.Name != "" {
-				meta = append(meta, "-metadata:s:"+sn, "handler_name="+tp.t.Name)
+			meta = append(meta, "-metadata:s:"+sn, "language="+iso639(t.Language))
+			if t.Name != "" {
+				meta = append(meta, "-metadata:s:"+sn, "handler_name="+t.Name)
 			}
 			disp := "0"
 			if defaults[st.CodecType] == n {
@@ -821,9 +848,7 @@ func (j *joiner) muxArgs() ([]string, error) {
 			n++
 		}
 	}
-	args = append(args, "-c:v", "copy", "-c:a", "copy", "-c:s", "mov_text")
-	args = append(args, meta...)
-	return append(args, "-f", "mp4", j.partial), nil
+	return meta
 }
 
 // iso639 turns a BCP-47 tag into the ISO 639-2/T code MP4 stores ("en-US" → "eng"); "und" when unknown.

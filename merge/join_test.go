@@ -33,6 +33,18 @@ type sectionSpec struct {
 // Merger into dir/name.mp4, as the recorder does for each section.
 func makeSection(t *testing.T, dir, name string, s sectionSpec) string {
 	t.Helper()
+	_, segs := makeSegments(t, dir, name, s, false)
+	out := filepath.Join(dir, name+".mp4")
+	if _, err := Files(context.Background(), segs, Options{Output: out}); err != nil {
+		t.Fatalf("merge section %s: %v", name, err)
+	}
+	return out
+}
+
+// makeSegments generates spec as one-second segments with ffmpeg's HLS muxer in dir/name-hls: MPEG-TS, or
+// with fmp4 an init segment (returned) and fragmented MP4 segments.
+func makeSegments(t *testing.T, dir, name string, s sectionSpec, fmp4 bool) (init string, segs []string) {
+	t.Helper()
 	hls := filepath.Join(dir, name+"-hls")
 	if err := os.Mkdir(hls, 0o755); err != nil {
 		t.Fatal(err)
@@ -58,21 +70,23 @@ func makeSection(t *testing.T, dir, name string, s sectionSpec) string {
 		maps = append(maps, "-map", input+":a", "-c:a", "aac", "-b:a", "64k", "-ac", strconv.Itoa(s.channels))
 	}
 	args = append(args, maps...)
-	args = append(args, "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
-		"-hls_segment_filename", filepath.Join(hls, "seg_%03d.ts"), filepath.Join(hls, "index.m3u8"))
+	ext := ".ts"
+	args = append(args, "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod")
+	if fmp4 {
+		ext = ".m4s"
+		init = filepath.Join(hls, "init.mp4")
+		args = append(args, "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4")
+	}
+	args = append(args, "-hls_segment_filename", filepath.Join(hls, "seg_%03d"+ext), filepath.Join(hls, "index.m3u8"))
 	if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
 		t.Fatalf("generate section %s: %v: %s", name, err, out)
 	}
-	segs, err := filepath.Glob(filepath.Join(hls, "seg_*.ts"))
+	segs, err := filepath.Glob(filepath.Join(hls, "seg_*"+ext))
 	if err != nil || len(segs) == 0 {
 		t.Fatalf("generate section %s: no segments (%v)", name, err)
 	}
 	slices.Sort(segs)
-	out := filepath.Join(dir, name+".mp4")
-	if _, err := Files(context.Background(), segs, Options{Output: out}); err != nil {
-		t.Fatalf("merge section %s: %v", name, err)
-	}
-	return out
+	return init, segs
 }
 
 // probeStreams returns ffprobe's view of path's streams and container duration.

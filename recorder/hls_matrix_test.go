@@ -284,3 +284,51 @@ func TestRunSeparateAudioResumes(t *testing.T) {
 		}
 	}
 }
+
+// TestRunSeparateAudioMissingSegment: an audio segment the origin does not have, with tracks muxed live. Without
+// --allow-gaps the run ends incomplete naming that segment (not the mux the failure aborted for the video);
+// with it the output is made, the hole listed.
+func TestRunSeparateAudioMissingSegment(t *testing.T) {
+	m := testmedia.HLSMatrix(t)
+	c := m.Cases[testmedia.CaseSeparate]
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(filepath.Join(m.Root, testmedia.CaseSeparate))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(root, "stream_1_002.ts")); err != nil {
+		t.Fatal(err)
+	}
+	o := testorigin.Start(t, testorigin.Options{Dir: root, Prefix: "/hls/"})
+	for _, allow := range []bool{false, true} {
+		st, err := NewStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Session{Source: "get", Playlist: o.URL + c.Entry, Target: filepath.Join(t.TempDir(), "out.mp4")}
+		if err := st.Create(s); err != nil {
+			t.Fatal(err)
+		}
+		opts := fastOpts()
+		opts.Attempts = 2
+		res, err := Run(context.Background(), s, opts, MergeOptions{AllowGaps: allow})
+		if !allow {
+			var ie *IncompleteError
+			if !errors.As(err, &ie) || len(ie.Failed) != 1 || ie.Failed[0].Index != 2 || ie.Failed[0].Track != "audio-en" {
+				t.Fatalf("Run: got %v, want an IncompleteError for audio-en segment 2", err)
+			}
+			if _, err := os.Stat(s.Target + ".partial"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("partial output left behind: %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Run with AllowGaps: %v", err)
+		}
+		if len(res.Holes) != 1 || res.Holes[0].Track != "audio-en" || res.Holes[0].Index != 2 {
+			t.Errorf("Holes: got %+v, want audio-en segment 2", res.Holes)
+		}
+		if _, err := os.Stat(res.Output); err != nil {
+			t.Errorf("output: %v", err)
+		}
+	}
+}

@@ -236,6 +236,20 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 			tr.abort() // a merge still running after a failure
 		}
 	}()
+	// Several tracks of one section each, MPEG-TS or fMP4: one ffmpeg muxes
+	// them all as they download, and there is nothing to join.
+	var mux *merge.Mux
+	if haveFFmpeg && !m.NoMerge && liveMuxable(s.Tracks) {
+		mo := merge.MuxOptions{FFmpeg: m.FFmpeg, FFprobe: m.FFprobe, Output: target, Logger: o.Logger}
+		for _, t := range s.Tracks {
+			mo.Tracks = append(mo.Tracks, muxTrack(t))
+		}
+		var err error
+		if mux, err = merge.StartMux(tctx, mo); err != nil {
+			return fail(StateFailed, err)
+		}
+		o.Logger.Debug("muxing the tracks live", "tracks", len(s.Tracks))
+	}
 	var wg sync.WaitGroup
 	refused := newHalt()
 	for n, t := range s.Tracks {
@@ -243,6 +257,9 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 			halt: refused}
 		if direct && n == 0 {
 			tr.direct = target
+		}
+		if mux != nil {
+			tr.mux, tr.input = mux, mux.Input(n)
 		}
 		tr.o.Concurrency = trackConcurrency(o.Concurrency, t, len(s.Tracks))
 		tf := *f // the same client, headers, limits and guard; its own keys
@@ -339,6 +356,12 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		return res, s.Save() // segments kept: a replay with ffmpeg makes the .mp4
 	case direct:
 		res.Output, res.Duration = runs[0].result.Output, runs[0].result.Duration
+	case mux != nil:
+		mres, err := mux.Finish()
+		if err != nil {
+			return fail(StateFailed, err)
+		}
+		res.Output, res.Duration = mres.Output, mres.Duration
 	default:
 		jo := merge.JoinOptions{FFmpeg: m.FFmpeg, FFprobe: m.FFprobe, Output: target, Logger: o.Logger}
 		for _, tr := range runs {
@@ -380,7 +403,8 @@ func firstError(ctx context.Context, runs []*trackRun) error {
 	for _, tr := range runs {
 		switch {
 		case tr.err == nil:
-		case errors.Is(tr.err, context.Canceled):
+		case errors.Is(tr.err, context.Canceled), errors.Is(tr.err, merge.ErrAborted):
+			// Stopped because another track failed (a live mux is aborted for all).
 			canceled = tr.err
 		default:
 			return tr.err

@@ -48,6 +48,10 @@ type trackRun struct {
 	direct    string // the final output, when this track alone makes it
 	allowGaps bool
 	halt      *halt // shared by the run's tracks: access refused stops new requests of all
+	// mux and input, when set, mux every track live: the segments go into input
+	// instead of a merger of the track's own (see liveMuxable).
+	mux   *merge.Mux
+	input *merge.MuxInput
 
 	ctx      context.Context
 	unitOf   []int     // by segment position; nil: everything is unit 0
@@ -155,10 +159,23 @@ func (r *trackRun) run(ctx context.Context) {
 	if ferr := <-feedDone; ferr != nil {
 		r.abort()
 		r.err = fmt.Errorf("%s track: merge: %w", t.ID, ferr)
+		return
+	}
+	if r.input != nil {
+		// The track's input ends here, not in finish: ffmpeg reads the other
+		// tracks' inputs on to their ends.
+		if len(r.gaps) > 0 {
+			r.input.AllowGaps()
+		}
+		if err := r.input.Close(); err != nil {
+			r.abort()
+			r.err = fmt.Errorf("%s track: merge: %w", t.ID, err)
+		}
 	}
 }
 
-// finish finishes the last unit's merge, once every track has downloaded.
+// finish finishes the last unit's merge, once every track has downloaded. A
+// live-muxed track has nothing to finish: Run finishes the mux.
 func (r *trackRun) finish() error {
 	if err := r.finishUnit(); err != nil {
 		return fmt.Errorf("%s track: %w", r.t.ID, err)
@@ -171,6 +188,9 @@ func (r *trackRun) finish() error {
 func (r *trackRun) sink(i int64) error {
 	if !r.merge {
 		return nil
+	}
+	if r.input != nil {
+		return r.input.Append(r.t.SegmentPath(i))
 	}
 	u := r.unit(i)
 	if r.cur != nil && u != r.curUnit {
@@ -230,6 +250,9 @@ func (r *trackRun) finishUnit() error {
 }
 
 func (r *trackRun) abort() {
+	if r.mux != nil {
+		r.mux.Abort() // the other tracks' inputs fail with merge.ErrAborted
+	}
 	if r.cur != nil {
 		r.cur.Abort()
 		r.cur = nil
