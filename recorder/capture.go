@@ -1064,6 +1064,8 @@ func (c *Capture) runStream(l *live) {
 		l.cancel = nil
 		l.err = err
 		switch {
+		case l.userPaused && s.State == StateDone:
+			l.reason = "stopped by you: the recording so far is finalised" // a live one
 		case l.userPaused:
 			l.reason = "paused by you"
 			if s.State == StateInterrupted {
