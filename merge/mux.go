@@ -97,6 +97,8 @@ type MuxInput struct {
 	ts        *tsScanner
 	mp4       *fmp4Scanner
 	segments  int
+	bytes     int64
+	writing   time.Duration // spent in writes to the pipe: waiting for ffmpeg to read
 	allowGaps bool
 	closed    bool
 	err       error // sticky
@@ -136,6 +138,7 @@ func StartMux(ctx context.Context, o MuxOptions) (*Mux, error) {
 			}
 			return nil, fmt.Errorf("mux: %w", err)
 		}
+		growPipe(w)
 		m.inputs = append(m.inputs, &MuxInput{m: m, n: i, t: t, r: r, w: w})
 	}
 	return m, nil
@@ -344,7 +347,11 @@ func (in *MuxInput) copy(f *os.File, buf []byte, path string) error {
 			} else {
 				in.mp4.Write(buf[:n])
 			}
-			if _, err := in.w.Write(buf[:n]); err != nil {
+			t0 := time.Now()
+			_, err := in.w.Write(buf[:n])
+			in.writing += time.Since(t0)
+			in.bytes += int64(n)
+			if err != nil {
 				return in.m.failure(fmt.Errorf("%s segment %d %s", in.name(), in.segments, path), err)
 			}
 		}
@@ -379,6 +386,8 @@ func (in *MuxInput) Close() error {
 	m.closed++
 	m.lastClose = time.Now()
 	m.mu.Unlock()
+	m.log.Debug("mux input closed", "track", in.n, "segments", in.segments, "bytes", in.bytes,
+		"write_seconds", in.writing.Seconds())
 	if in.err != nil {
 		return in.err
 	}
