@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,8 +253,15 @@ func runGet(bin, dir, base string, m *media, conc int) (getRun, error) {
 		}
 	}
 	cmd.Env = append(cmd.Env, "STREAMSNATCHER_STATS=1", "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	keep := keepName(m)
+	if keep != "" {
+		cmd.Env = append(cmd.Env, "STREAMSNATCHER_CPUPROFILE="+keep+".pprof")
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	if keep != "" {
+		defer func() { os.WriteFile(keep+".log", stderr.Bytes(), 0o644) }()
+	}
 
 	start := time.Now()
 	err := cmd.Run()
@@ -276,6 +284,18 @@ func runGet(bin, dir, base string, m *media, conc int) (getRun, error) {
 		return r, err
 	}
 	return r, nil
+}
+
+var keepRound atomic.Int64
+
+// keepName is where a get's --debug log (.log) and CPU profile (.pprof) are kept when STREAMSNATCHER_BENCH_KEEP
+// names a directory: NAME-ROUND, counted over the benchmark process; "" when not asked.
+func keepName(m *media) string {
+	dir := os.Getenv("STREAMSNATCHER_BENCH_KEEP")
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, fmt.Sprintf("%s-%02d", m.Name, keepRound.Add(1)))
 }
 
 // checkOutput checks the .mp4 get wrote from m: it lasts as long as m (within max(1 s, 1 %)) and, where m knows

@@ -460,3 +460,25 @@ func printable(typ string) string {
 	}
 	return typ
 }
+
+// layout is the tracks of the moov as ffmpeg's mov demuxer will number them (one stream per trak, in order),
+// each named for -map by its track ID (the stream id); ok is false before a moov, when following it failed,
+// or when a track is neither video ("vide") nor sound ("soun").
+func (s *fmp4Scanner) layout() (l []streamInfo, ok bool) {
+	if s.err != nil || len(s.order) == 0 {
+		return nil, false
+	}
+	for i, id := range s.order {
+		var typ string
+		switch s.tracks[id].handler {
+		case "vide":
+			typ = "video"
+		case "soun":
+			typ = "audio"
+		default:
+			return nil, false
+		}
+		l = append(l, streamInfo{Index: i, CodecType: typ, mapID: int(id)})
+	}
+	return l, true
+}

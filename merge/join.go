@@ -208,6 +208,11 @@ type streamInfo struct {
 	Disposition struct {
 		Default int `json:"default"`
 	} `json:"disposition"`
+
+	// mapID, when not 0, is the stream's id in its input (an MPEG-TS PID, an MP4 track ID), by which a mux
+	// maps it: a layout read by a scanner, not ffprobe, knows the ids for certain and the indexes only as
+	// ffmpeg's demuxers usually number streams.
+	mapID int
 }
 
 // differs names the first parameter in which s differs from main such that a stream copy of both into one

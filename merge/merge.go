@@ -255,6 +255,7 @@ func (m *Merger) startFFmpeg(format string) error {
 	if err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
+	growPipe(stdin)
 	cmd.Stdin = r
 	m.log.Debug("starting ffmpeg", "args", args)
 	err = cmd.Start()

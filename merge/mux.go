@@ -55,8 +55,10 @@ type MuxOptions struct {
 // scanner follows the bytes on their way into ffmpeg (video frames, timestamps, holes), and one header-only
 // ffprobe of the output must show each track's streams with the frames and duration it was fed.
 //
-// ffmpeg starts when every input has its first segment: the first segment (after the init segment) is
-// probed for the track's streams, which are mapped by index like Join maps a section's.
+// ffmpeg starts when every input has its first segment. The track's streams are read from the PMT of the
+// first MPEG-TS segment or the moov of the init segment by the input's scanner and mapped by stream id (PID,
+// track ID); only when the scanner cannot tell a stream's kind is the first segment (after the init segment)
+// probed with ffprobe, and its streams mapped by index like Join maps a section's.
 type Mux struct {
 	ctx             context.Context
 	o               MuxOptions
@@ -95,6 +97,8 @@ type MuxInput struct {
 	ts        *tsScanner
 	mp4       *fmp4Scanner
 	segments  int
+	bytes     int64
+	writing   time.Duration // spent in writes to the pipe: waiting for ffmpeg to read
 	allowGaps bool
 	closed    bool
 	err       error // sticky
@@ -134,6 +138,7 @@ func StartMux(ctx context.Context, o MuxOptions) (*Mux, error) {
 			}
 			return nil, fmt.Errorf("mux: %w", err)
 		}
+		growPipe(w)
 		m.inputs = append(m.inputs, &MuxInput{m: m, n: i, t: t, r: r, w: w})
 	}
 	return m, nil
@@ -211,11 +216,15 @@ func (in *MuxInput) begin(first string) error {
 			in.name(), f)
 	}
 	t0 := time.Now()
-	if err := in.probe(first); err != nil {
-		return err
+	how := "scanned"
+	if !in.scanLayout(sniffed) {
+		how = "probed"
+		if err := in.probe(first); err != nil {
+			return err
+		}
 	}
 	in.m.log.Debug("mux input ready", "track", in.n, "format", in.format, "streams", len(in.layout),
-		"probe_seconds", time.Since(t0).Seconds())
+		"layout", how, "seconds", time.Since(t0).Seconds())
 	if err := in.m.inputReady(); err != nil {
 		return err
 	}
@@ -246,6 +255,43 @@ func readHead(path string, n int) ([]byte, error) {
 		return nil, err
 	}
 	return b[:k], nil
+}
+
+// layoutHead is how much of an MPEG-TS first segment, or of an fMP4 init segment, is scanned for the
+// stream layout: a PAT and PMT come in the first packets, a moov is the init segment.
+const layoutHead = 256 << 10
+
+// scanLayout learns the input's streams without ffprobe, from the PMT at the start of the first MPEG-TS
+// segment or from the moov of the init segment (sniffed), with a scanner of its own (the input's counts what
+// goes into ffmpeg). It reports false when the scanner cannot tell every stream's kind: then probe must.
+func (in *MuxInput) scanLayout(sniffed string) bool {
+	head, err := readHead(sniffed, layoutHead)
+	if err != nil {
+		return false
+	}
+	var (
+		all []streamInfo
+		ok  bool
+	)
+	switch {
+	case in.ts != nil:
+		s := newTSScanner(head)
+		s.Write(head)
+		all, ok = s.layout()
+	case in.mp4 != nil:
+		s := newFMP4Scanner()
+		s.Write(head)
+		all, ok = s.layout()
+	}
+	if !ok {
+		return false
+	}
+	l := layoutOf(in.t.Kind, &sectionInfo{streams: all})
+	if len(l) == 0 || in.t.Kind == KindVideo && !hasType(l, "video") {
+		return false // let the probe say what is there, or fail as it does
+	}
+	in.layout = l
+	return true
 }
 
 // probe reads the streams of the first segment (after the init segment) into the input's layout.
@@ -301,7 +347,11 @@ func (in *MuxInput) copy(f *os.File, buf []byte, path string) error {
 			} else {
 				in.mp4.Write(buf[:n])
 			}
-			if _, err := in.w.Write(buf[:n]); err != nil {
+			t0 := time.Now()
+			_, err := in.w.Write(buf[:n])
+			in.writing += time.Since(t0)
+			in.bytes += int64(n)
+			if err != nil {
 				return in.m.failure(fmt.Errorf("%s segment %d %s", in.name(), in.segments, path), err)
 			}
 		}
@@ -336,6 +386,8 @@ func (in *MuxInput) Close() error {
 	m.closed++
 	m.lastClose = time.Now()
 	m.mu.Unlock()
+	m.log.Debug("mux input closed", "track", in.n, "segments", in.segments, "bytes", in.bytes,
+		"write_seconds", in.writing.Seconds())
 	if in.err != nil {
 		return in.err
 	}
@@ -391,7 +443,11 @@ func (m *Mux) args() []string {
 	n := 0
 	for i, in := range m.inputs {
 		for _, st := range in.layout {
-			args = append(args, "-map", fmt.Sprintf("%d:%d", i, st.Index))
+			if st.mapID != 0 {
+				args = append(args, "-map", fmt.Sprintf("%d:i:%d", i, st.mapID))
+			} else {
+				args = append(args, "-map", fmt.Sprintf("%d:%d", i, st.Index))
+			}
 			if st.CodecType == "audio" && in.format == "mpegts" {
 				// ADTS in MPEG-TS; MP4 wants the AudioSpecificConfig.
 				bsf = append(bsf, "-bsf:"+strconv.Itoa(n), "aac_adtstoasc")

@@ -11,9 +11,16 @@ const (
 	maxAudio   = 4               // audio streams tracked; more are still merged, just not timed
 	noPTS      = int64(-1 << 62) // "not seen yet"
 	minGapTick = ptsHz / 2       // a jump shorter than 0.5 s is never a hole
+	maxES      = 16              // elementary streams of a PMT kept for the stream layout
 	maxFrameTk = 10 * ptsHz      // a frame interval longer than 10 s is not a frame interval
 	keyScanMax = 64 * 188        // bytes of a video frame searched for a key-frame NAL unit
 )
+
+// tsES is one elementary stream a PMT lists.
+type tsES struct {
+	pid int
+	typ byte
+}
 
 // tsTrack is the timing of one elementary stream, in decode order, with timestamps unwrapped to 64 bits.
 type tsTrack struct {
@@ -70,6 +77,9 @@ type tsScanner struct {
 	audioPIDs  [maxAudio]int
 	nAudio     int
 	sawPMT     bool
+	es         [maxES]tsES // the latest PMT's elementary streams, in its order
+	nES        int
+	esOver     bool // the PMT listed more than maxES streams
 
 	packets int64 // TS packets seen (sync byte in place)
 	frames  int64 // video PES starts
@@ -247,12 +257,18 @@ func (s *tsScanner) pmt(payload []byte) {
 		return
 	}
 	s.sawPMT = true
-	s.videoPID, s.nAudio = -1, 0
+	s.videoPID, s.nAudio, s.nES, s.esOver = -1, 0, 0, false
 	i := 12 + (int(sec[10]&0x0f)<<8 | int(sec[11]))
 	for i+5 <= len(sec) {
 		typ := sec[i]
 		pid := int(sec[i+1]&0x1f)<<8 | int(sec[i+2])
 		i += 5 + (int(sec[i+3]&0x0f)<<8 | int(sec[i+4]))
+		if s.nES < maxES {
+			s.es[s.nES] = tsES{pid, typ}
+			s.nES++
+		} else {
+			s.esOver = true
+		}
 		switch typ {
 		case 0x1b, 0x24: // H.264, HEVC
 			if s.videoPID < 0 {
@@ -418,4 +434,38 @@ func (s *tsScanner) counted() error {
 		return fmt.Errorf("no timed audio or video stream")
 	}
 	return nil
+}
+
+// tsStreamType is the codec type ffmpeg's MPEG-TS demuxer gives a PMT stream type: "video", "audio", "" for
+// a stream no track takes (timed ID3 metadata, SCTE-35 cues: ffmpeg makes them data streams), and false for
+// a type this table does not know (private data, whose kind only its descriptors tell: ask ffprobe).
+func tsStreamType(typ byte) (string, bool) {
+	switch typ {
+	case 0x01, 0x02, 0x10, 0x1b, 0x24, 0x42, 0xea: // MPEG-1/2, MPEG-4 part 2, H.264, HEVC, AVS, VC-1
+		return "video", true
+	case 0x03, 0x04, 0x0f, 0x11, 0x81, 0x87: // MPEG audio, AAC (ADTS, LATM), AC-3, E-AC-3
+		return "audio", true
+	case 0x15, 0x86: // timed ID3 metadata, SCTE-35
+		return "", true
+	}
+	return "", false
+}
+
+// layout is the streams of the latest PMT as ffmpeg's demuxer will number them, each named for -map by its
+// PID (the stream id); ok is false when there was no PMT or it lists a stream whose kind the PMT alone does
+// not tell.
+func (s *tsScanner) layout() (l []streamInfo, ok bool) {
+	if !s.sawPMT || s.esOver || s.nES == 0 {
+		return nil, false
+	}
+	for i, es := range s.es[:s.nES] {
+		typ, known := tsStreamType(es.typ)
+		if !known {
+			return nil, false
+		}
+		if typ != "" {
+			l = append(l, streamInfo{Index: i, CodecType: typ, mapID: es.pid})
+		}
+	}
+	return l, true
 }

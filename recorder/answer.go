@@ -2,8 +2,10 @@ package recorder
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 )
@@ -51,12 +53,20 @@ func newAnswer(req, resp http.Header) *answer {
 // answerPath is where the answer for the segment file at p is kept.
 func answerPath(p string) string { return p + ".hdr" }
 
-// save writes the answer beside the segment file p (through a temporary file,
-// so a reader never sees half of it).
+// save writes the answer beside the segment file p, before p itself is
+// renamed into place. A reader only looks for the answer of a segment it has
+// found, so while p does not exist the answer is written in place; over an
+// existing segment it goes through a temporary file, so that a reader never
+// sees half of it. (A get writes one per segment, 32 at a time: each temporary
+// file's create and rename took the segments directory's lock again, about a
+// third of the recorder's CPU time on the 2-core benchmark.)
 func (a *answer) save(p string) error {
 	b, err := json.Marshal(a)
 	if err != nil {
 		return err
+	}
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return writeAnswer(answerPath(p), b)
 	}
 	tmp := answerPath(p) + ".partial"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
@@ -67,6 +77,22 @@ func (a *answer) save(p string) error {
 		return err
 	}
 	return nil
+}
+
+// writeAnswer writes b to name, propagating the Close error.
+func writeAnswer(name string, b []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+	}
+	return err
 }
 
 // loadAnswer reads the answer kept beside the segment file p; nil when there

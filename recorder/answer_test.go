@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -192,4 +194,45 @@ func TestRespondReplaysOriginHeaders(t *testing.T) {
 	}
 	cancel()
 	c.Wait()
+}
+
+// TestAnswerSave: the answer is written in place while its segment is not there yet (nobody looks for it),
+// and through a temporary file over an existing segment; either way it loads back and leaves nothing else.
+func TestAnswerSave(t *testing.T) {
+	for _, segmentThere := range []bool{false, true} {
+		t.Run(fmt.Sprintf("segment there %v", segmentThere), func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "000001.ts")
+			if segmentThere {
+				if err := os.WriteFile(p, []byte("ts"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A stale answer, longer than the new one, from an earlier attempt.
+			if err := os.WriteFile(answerPath(p), bytes.Repeat([]byte(" "), 4096), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			a := newAnswer(http.Header{"Origin": {"https://player.example"}},
+				http.Header{"Content-Type": {"video/mp2t"}, "Access-Control-Allow-Origin": {"*"}})
+			if err := a.save(p); err != nil {
+				t.Fatalf("save: %v", err)
+			}
+			got := loadAnswer(p)
+			if got == nil || got.Header.Get("Access-Control-Allow-Origin") != "*" || got.ReqOrigin != "https://player.example" {
+				t.Fatalf("loadAnswer after save: got %+v", got)
+			}
+			ents, _ := os.ReadDir(dir)
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			want := []string{"000001.ts.hdr"}
+			if segmentThere {
+				want = []string{"000001.ts", "000001.ts.hdr"}
+			}
+			if !slices.Equal(names, want) {
+				t.Errorf("files after save: got %v, want %v", names, want)
+			}
+		})
+	}
 }

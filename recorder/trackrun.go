@@ -129,7 +129,8 @@ func (r *trackRun) run(ctx context.Context) {
 	t0 := time.Now()
 	failed, err := backfill(ctx, t, idx, r.f, &r.o, fd, r.halt)
 	r.o.Logger.Debug("track downloaded", "track", t.ID, "segments", len(idx), "failed", len(failed),
-		"concurrency", r.o.Concurrency, "seconds", time.Since(t0).Seconds())
+		"concurrency", r.o.Concurrency, "seconds", time.Since(t0).Seconds(),
+		"merged", (fd.delivered()-t.First)/t.Step()) // segments handed to the merge so far
 	for _, fe := range failed {
 		fe.Track = t.ID
 	}

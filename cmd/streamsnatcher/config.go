@@ -186,8 +186,8 @@ func (a *app) unknownKeys() []string {
 			out = append(out, fmt.Sprintf("%q in %s", k, a.v.ConfigFileUsed()))
 		}
 	}
-	// Variables that are no setting but are read: stats on exit, and the tests' own.
-	envKnown := map[string]bool{"STREAMSNATCHER_STATS": true, "STREAMSNATCHER_BENCH_LOG": true, "STREAMSNATCHER_SCREENSHOT": true}
+	// Variables that are no setting but are read: stats on exit, a CPU profile, and the tests' own.
+	envKnown := map[string]bool{"STREAMSNATCHER_STATS": true, "STREAMSNATCHER_CPUPROFILE": true, "STREAMSNATCHER_BENCH_LOG": true, "STREAMSNATCHER_SCREENSHOT": true}
 	for k := range known {
 		envKnown[envName(k)] = true
 	}

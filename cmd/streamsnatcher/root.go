@@ -64,7 +64,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	stopProfile := startProfile(stderr)
 	err := root.ExecuteContext(ctx)
+	stopProfile()
 	printStats(stderr)
 	if err == nil {
 		return exitOK
