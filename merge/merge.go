@@ -356,19 +356,7 @@ func (m *Merger) fail(err error) error {
 
 // failure explains a failed copy into ffmpeg: usually ffmpeg has exited and its own error is the story.
 func (m *Merger) failure(what error, err error) error {
-	if cerr := m.ctx.Err(); cerr != nil {
-		return fmt.Errorf("merge: %w", cerr)
-	}
-	if errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed) {
-		select {
-		case <-m.done:
-			if ferr := m.ffmpegErr(); ferr != nil {
-				return fmt.Errorf("merge: %v: %w", what, ferr)
-			}
-		case <-time.After(5 * time.Second):
-		}
-	}
-	return fmt.Errorf("merge: %v: %w", what, err)
+	return explainWrite(m.ctx, m.done, m.ffmpegErr, "merge", what, err)
 }
 
 // ffmpegErr converts ffmpeg's exit into an error; call only after done is closed.
@@ -378,14 +366,38 @@ func (m *Merger) ffmpegErr() error {
 	if m.aborted {
 		return ErrAborted
 	}
-	if m.waitErr == nil {
+	return ffmpegExit(m.waitErr, m.stderr)
+}
+
+// explainWrite explains a failed write into ffmpeg's input: when the pipe broke because ffmpeg exited (done),
+// ffmpeg's own error (exitErr) is the story. who prefixes the error ("merge", "mux").
+func explainWrite(ctx context.Context, done <-chan struct{}, exitErr func() error, who string, what, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%s: %w", who, cerr)
+	}
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed) {
+		select {
+		case <-done:
+			if ferr := exitErr(); ferr != nil {
+				return fmt.Errorf("%s: %v: %w", who, what, ferr)
+			}
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return fmt.Errorf("%s: %v: %w", who, what, err)
+}
+
+// ffmpegExit converts ffmpeg's exit (what cmd.Wait returned) into an error: nil for a clean exit, an
+// *FFmpegError with the tail of its stderr for a failure.
+func ffmpegExit(waitErr error, stderr *tailBuffer) error {
+	if waitErr == nil {
 		return nil
 	}
 	var ee *exec.ExitError
-	if errors.As(m.waitErr, &ee) {
-		return &FFmpegError{ExitCode: ee.ExitCode(), Stderr: m.stderr.String()}
+	if errors.As(waitErr, &ee) {
+		return &FFmpegError{ExitCode: ee.ExitCode(), Stderr: stderr.String()}
 	}
-	return fmt.Errorf("ffmpeg: %w", m.waitErr)
+	return fmt.Errorf("ffmpeg: %w", waitErr)
 }
 
 // Finish ends the input, waits for ffmpeg, verifies the output and renames it to Options.Output. When ffmpeg

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/streamsnatcher/streamsnatcher/media"
@@ -517,30 +516,14 @@ func (m *Mux) failure(what error, err error) error {
 		return m.abortErr()
 	default:
 	}
-	if errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed) {
-		select {
-		case <-m.done:
-			if ferr := m.ffmpegErr(); ferr != nil {
-				return fmt.Errorf("mux: %v: %w", what, ferr)
-			}
-		case <-time.After(5 * time.Second):
-		}
-	}
-	return fmt.Errorf("mux: %v: %w", what, err)
+	return explainWrite(m.ctx, m.done, m.ffmpegErr, "mux", what, err)
 }
 
 // ffmpegErr converts ffmpeg's exit into an error; call only after done is closed.
 func (m *Mux) ffmpegErr() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.waitErr == nil {
-		return nil
-	}
-	var ee *exec.ExitError
-	if errors.As(m.waitErr, &ee) {
-		return &FFmpegError{ExitCode: ee.ExitCode(), Stderr: m.stderr.String()}
-	}
-	return fmt.Errorf("ffmpeg: %w", m.waitErr)
+	return ffmpegExit(m.waitErr, m.stderr)
 }
 
 // Abort stops ffmpeg, closes every input's pipe (an Append blocked on one returns) and removes the partial
