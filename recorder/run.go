@@ -715,21 +715,3 @@ func removePartials(dir string) {
 		}
 	}
 }
-
-// mergeFiles merges finished segment files in one go.
-func mergeFiles(ctx context.Context, paths []string, o merge.Options, gaps bool) (*merge.Result, error) {
-	m, err := merge.Start(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	if gaps {
-		m.AllowGaps()
-	}
-	for _, p := range paths {
-		if err := m.Append(p); err != nil {
-			m.Abort()
-			return nil, err
-		}
-	}
-	return m.Finish()
-}
