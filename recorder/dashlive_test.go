@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,12 +22,8 @@ import (
 // dashLive is a live DASH broadcast made by ffmpeg -re (1-second segments, a
 // 5-segment window) into a directory served on loopback.
 type dashLive struct {
-	url  string // the manifest
-	dir  string
-	done chan error // ffmpeg's exit
-
-	mu    sync.Mutex
-	fault func(w http.ResponseWriter, r *http.Request) bool // answers instead of the files when it returns true
+	*broadcaster
+	url string // the manifest
 }
 
 // startDASHLive starts the broadcast: timeline writes a SegmentTimeline
@@ -36,53 +31,22 @@ type dashLive struct {
 // wall clock (-use_timeline 0).
 func startDASHLive(t *testing.T, seconds int, timeline bool) *dashLive {
 	t.Helper()
-	dir := t.TempDir()
-	src := &dashLive{dir: dir, done: make(chan error, 1)}
-	files := http.FileServer(http.Dir(dir))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		src.mu.Lock()
-		fault := src.fault
-		src.mu.Unlock()
-		if fault != nil && fault(w, r) {
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		files.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	src.url = srv.URL + "/out.mpd"
+	src := &dashLive{broadcaster: newBroadcaster(t)}
+	dir := src.dir
+	src.url = src.base + "/out.mpd"
 	d := fmt.Sprint(seconds)
 	useTimeline := "0"
 	if timeline {
 		useTimeline = "1"
 	}
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+	src.run(t, "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
 		"-f", "lavfi", "-i", "testsrc=size=160x90:rate=25:duration="+d,
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050:duration="+d,
 		"-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-keyint_min", "25",
 		"-sc_threshold", "0", "-c:a", "aac",
 		"-f", "dash", "-seg_duration", "1", "-use_template", "1", "-use_timeline", useTimeline,
 		"-window_size", "5", "-extra_window_size", "0", "-remove_at_exit", "0", filepath.Join(dir, "out.mpd"))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := cmd.Wait()
-		if err != nil {
-			err = fmt.Errorf("%w: %s", err, stderr.String())
-		}
-		src.done <- err
-	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
 	return src
-}
-
-func (src *dashLive) setFault(f func(w http.ResponseWriter, r *http.Request) bool) {
-	src.mu.Lock()
-	src.fault = f
-	src.mu.Unlock()
 }
 
 // manifest reads the manifest as the origin has it now.

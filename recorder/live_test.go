@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,31 +27,15 @@ type liveSpec struct {
 
 // liveSource is a running ffmpeg -re broadcast served over HTTP.
 type liveSource struct {
+	*broadcaster
 	url   string // the playlist to record (master or media)
 	media string // the (video) media playlist, to watch the window
-	dir   string
-	done  chan error // ffmpeg's exit
-
-	mu    sync.Mutex
-	fault func(w http.ResponseWriter, r *http.Request) bool // answers instead of the files when it returns true
 }
 
 func startLive(t *testing.T, spec liveSpec) *liveSource {
 	t.Helper()
-	dir := t.TempDir()
-	src := &liveSource{dir: dir, done: make(chan error, 1)}
-	files := http.FileServer(http.Dir(dir))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		src.mu.Lock()
-		fault := src.fault
-		src.mu.Unlock()
-		if fault != nil && fault(w, r) {
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		files.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	src := &liveSource{broadcaster: newBroadcaster(t)}
+	dir := src.dir
 	d := fmt.Sprint(spec.seconds)
 	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-re",
 		"-f", "lavfi", "-i", "testsrc=size=160x90:rate=25:duration=" + d,
@@ -68,32 +50,13 @@ func startLive(t *testing.T, spec liveSpec) *liveSource {
 	if spec.renditions {
 		args = append(args, "-master_pl_name", "master.m3u8", "-var_stream_map", "v:0,agroup:aud a:0,agroup:aud,default:yes",
 			"-hls_segment_filename", filepath.Join(dir, "s%v_%03d.ts"), filepath.Join(dir, "live%v.m3u8"))
-		src.url, src.media = srv.URL+"/master.m3u8", srv.URL+"/live0.m3u8"
+		src.url, src.media = src.base+"/master.m3u8", src.base+"/live0.m3u8"
 	} else {
 		args = append(args, "-hls_segment_filename", filepath.Join(dir, "s%03d.ts"), filepath.Join(dir, "live.m3u8"))
-		src.url, src.media = srv.URL+"/live.m3u8", srv.URL+"/live.m3u8"
+		src.url, src.media = src.base+"/live.m3u8", src.base+"/live.m3u8"
 	}
-	cmd := exec.Command("ffmpeg", args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := cmd.Wait()
-		if err != nil {
-			err = fmt.Errorf("%w: %s", err, stderr.String())
-		}
-		src.done <- err
-	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
+	src.run(t, args...)
 	return src
-}
-
-func (src *liveSource) setFault(f func(w http.ResponseWriter, r *http.Request) bool) {
-	src.mu.Lock()
-	src.fault = f
-	src.mu.Unlock()
 }
 
 // window reads the media playlist as the origin has it now.
