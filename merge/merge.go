@@ -273,6 +273,9 @@ func (m *Merger) startFFmpeg(format string) error {
 		m.mu.Unlock()
 		close(m.done)
 	}()
+	if !m.opts.Progressive {
+		go writeback(m.partial, m.done) // a progressive output is rewritten whole by defragment
+	}
 	return nil
 }
 

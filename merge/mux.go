@@ -497,6 +497,7 @@ func (m *Mux) start() error {
 		m.mu.Unlock()
 		close(done)
 	}()
+	go writeback(m.partial, done)
 	close(m.started)
 	select {
 	case <-m.aborted: // aborted while ffmpeg started: Abort may have missed it
