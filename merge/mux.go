@@ -101,6 +101,10 @@ type MuxInput struct {
 	allowGaps bool
 	closed    bool
 	err       error // sticky
+
+	prep     sync.Mutex // guards format, layout, prepared and begun until the first Append has begun
+	prepared bool       // Prepare learned format and layout and counted the input ready
+	begun    bool       // the first Append has begun: Prepare is too late
 }
 
 // StartMux checks the tools and the output directory and prepares a mux of o.Tracks into o.Output.
@@ -194,9 +198,45 @@ func (in *MuxInput) Append(path string) error {
 	return nil
 }
 
-// begin learns the input's format and streams from its first segment, waits for ffmpeg and streams the init
-// segment, if any.
+// Prepare lets ffmpeg start before the track's first segment is complete, so that its start-up (about 0.1 s
+// of loading libraries) overlaps the download rather than following it. head is the beginning of the first
+// segment (a few packets of MPEG-TS carry the PAT and PMT), or nil for a track with an init segment, whose
+// moov is on disk already. When the head tells the input's format and every stream, the input counts as
+// ready, and the last input ready starts ffmpeg; otherwise Prepare does nothing and the first Append learns
+// them as it would have. It may be called once from any goroutine, before or while the first Append runs; it
+// does not keep head.
+func (in *MuxInput) Prepare(head []byte) {
+	in.prep.Lock()
+	defer in.prep.Unlock()
+	if in.prepared || in.begun {
+		return
+	}
+	if in.t.Init != "" {
+		var err error
+		if head, err = readHead(in.t.Init, layoutHead); err != nil {
+			return
+		}
+	}
+	format := media.Sniff(head)
+	if format != media.FormatMPEGTS && format != media.FormatMP4 {
+		return
+	}
+	layout, ok := in.layoutOf(format, head)
+	if !ok {
+		return
+	}
+	in.format, in.layout, in.prepared = format.Demuxer(), layout, true
+	in.m.log.Debug("mux input ready", "track", in.n, "format", in.format, "streams", len(in.layout), "layout", "prepared")
+	in.m.countReady() // a failed start aborts the mux, which the first Append reports
+}
+
+// begin learns the input's format and streams from its first segment (unless Prepare did), waits for ffmpeg
+// and streams the init segment, if any.
 func (in *MuxInput) begin(first string) error {
+	in.prep.Lock()
+	in.begun = true
+	prepared := in.prepared
+	in.prep.Unlock()
 	sniffed := in.t.Init
 	if sniffed == "" {
 		sniffed = first
@@ -205,26 +245,33 @@ func (in *MuxInput) begin(first string) error {
 	if err != nil {
 		return fmt.Errorf("mux: %s: %w", in.name(), err)
 	}
-	switch f := media.Sniff(head); f {
-	case media.FormatMPEGTS:
-		in.format, in.ts = f.Demuxer(), newTSScanner(head)
-	case media.FormatMP4:
-		in.format, in.mp4 = f.Demuxer(), newFMP4Scanner()
+	f := media.Sniff(head)
+	switch {
+	case prepared && f.Demuxer() != in.format:
+		return fmt.Errorf("mux: %s: the first segment is %v, its first bytes said %s", in.name(), f, in.format)
+	case f == media.FormatMPEGTS:
+		in.ts = newTSScanner(head)
+	case f == media.FormatMP4:
+		in.mp4 = newFMP4Scanner()
 	default:
 		return fmt.Errorf("mux: %s: segments are %v, which a live mux cannot verify (only MPEG-TS and fragmented MP4)",
 			in.name(), f)
 	}
-	t0 := time.Now()
-	how := "scanned"
-	if !in.scanLayout(sniffed) {
-		how = "probed"
-		if err := in.probe(first); err != nil {
-			return err
+	if !prepared {
+		in.format = f.Demuxer() // a prepared input's is set, and another input's goroutine may be reading it
+		t0 := time.Now()
+		how := "scanned"
+		if !in.scanLayout(sniffed) {
+			how = "probed"
+			if err := in.probe(first); err != nil {
+				return err
+			}
 		}
+		in.m.log.Debug("mux input ready", "track", in.n, "format", in.format, "streams", len(in.layout),
+			"layout", how, "seconds", time.Since(t0).Seconds())
+		in.m.countReady()
 	}
-	in.m.log.Debug("mux input ready", "track", in.n, "format", in.format, "streams", len(in.layout),
-		"layout", how, "seconds", time.Since(t0).Seconds())
-	if err := in.m.inputReady(); err != nil {
+	if err := in.m.waitStarted(); err != nil {
 		return err
 	}
 	if in.t.Init != "" {
@@ -268,29 +315,39 @@ func (in *MuxInput) scanLayout(sniffed string) bool {
 	if err != nil {
 		return false
 	}
-	var (
-		all []streamInfo
-		ok  bool
-	)
-	switch {
-	case in.ts != nil:
+	format := media.FormatMPEGTS
+	if in.mp4 != nil {
+		format = media.FormatMP4
+	}
+	l, ok := in.layoutOf(format, head)
+	if ok {
+		in.layout = l
+	}
+	return ok
+}
+
+// layoutOf scans head, the start of an MPEG-TS segment or an fMP4 init segment, for the track's streams; ok is
+// false when the scanner cannot tell every stream's kind, or the track's kind of stream is not there.
+func (in *MuxInput) layoutOf(format media.Format, head []byte) (l []streamInfo, ok bool) {
+	var all []streamInfo
+	switch format {
+	case media.FormatMPEGTS:
 		s := newTSScanner(head)
 		s.Write(head)
 		all, ok = s.layout()
-	case in.mp4 != nil:
+	case media.FormatMP4:
 		s := newFMP4Scanner()
 		s.Write(head)
 		all, ok = s.layout()
 	}
 	if !ok {
-		return false
+		return nil, false
 	}
-	l := layoutOf(in.t.Kind, &sectionInfo{streams: all})
+	l = layoutOf(in.t.Kind, &sectionInfo{streams: all})
 	if len(l) == 0 || in.t.Kind == KindVideo && !hasType(l, "video") {
-		return false // let the probe say what is there, or fail as it does
+		return nil, false // let the probe say what is there, or fail as it does
 	}
-	in.layout = l
-	return true
+	return l, true
 }
 
 // probe reads the streams of the first segment (after the init segment) into the input's layout.
@@ -396,8 +453,8 @@ func (in *MuxInput) Close() error {
 	return nil
 }
 
-// inputReady counts an input as ready and, for the last one, starts ffmpeg; then it waits for ffmpeg.
-func (m *Mux) inputReady() error {
+// countReady counts an input as ready and, for the last one, starts ffmpeg; a failed start aborts the mux.
+func (m *Mux) countReady() {
 	m.mu.Lock()
 	m.ready++
 	last := m.ready == len(m.inputs)
@@ -405,9 +462,12 @@ func (m *Mux) inputReady() error {
 	if last {
 		if err := m.start(); err != nil {
 			m.abortWith(err)
-			return err
 		}
 	}
+}
+
+// waitStarted waits until ffmpeg runs, the mux is aborted or its context ends.
+func (m *Mux) waitStarted() error {
 	select {
 	case <-m.started:
 		return nil

@@ -256,3 +256,104 @@ func TestMuxAbort(t *testing.T) {
 		checkNoLeftovers(t, out, false)
 	})
 }
+
+// TestMuxPrepare: ffmpeg starts once every input is prepared, before any segment is appended: from the first
+// packets of an MPEG-TS segment, from the init segment of an fMP4 track. A head that says nothing (not
+// media, or cut before the PMT) leaves the input to its first Append, and a Prepare after that Append has
+// begun is ignored. The output is the same either way.
+func TestMuxPrepare(t *testing.T) {
+	dir := t.TempDir()
+	_, video := makeSegments(t, dir, "video", sectionSpec{seconds: 3, width: 320, height: 180}, false)
+	enInit, en := makeSegments(t, dir, "en", sectionSpec{seconds: 3, rate: 48000, channels: 2, freq: 440}, true)
+	_, fr := makeSegments(t, dir, "fr", sectionSpec{seconds: 3, rate: 48000, channels: 2, freq: 660}, false)
+	srcs := []muxSource{
+		{MuxTrack{Kind: KindVideo, Expected: 3}, video},
+		{MuxTrack{Kind: KindAudio, Language: "en", Init: enInit, Expected: 3}, en},
+		{MuxTrack{Kind: KindAudio, Language: "fr", Expected: 3}, fr},
+	}
+	head := func(path string, n int) []byte {
+		b, err := readHead(path, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	started := func(m *Mux) bool {
+		select {
+		case <-m.started:
+			return true
+		default:
+			return false
+		}
+	}
+
+	t.Run("all prepared", func(t *testing.T) {
+		m := startMux(t, context.Background(), filepath.Join(dir, "prepared.mp4"), srcs)
+		m.Input(0).Prepare(head(video[0], 4096))
+		m.Input(1).Prepare(nil)
+		if started(m) {
+			t.Fatal("ffmpeg started before the last input was prepared")
+		}
+		m.Input(2).Prepare([]byte("<!doctype html>")) // says nothing
+		m.Input(2).Prepare(head(fr[0], 100))          // cut inside the first packets
+		if started(m) {
+			t.Fatal("ffmpeg started on a head that does not tell the streams")
+		}
+		m.Input(2).Prepare(head(fr[0], 4096))
+		if !started(m) {
+			t.Fatal("ffmpeg did not start when every input was prepared")
+		}
+		m.Input(2).Prepare(head(fr[0], 4096)) // twice: ignored
+		for i, err := range feedMux(m, srcs) {
+			if err != nil {
+				t.Fatalf("input %d: %v", i, err)
+			}
+		}
+		if _, err := m.Finish(); err != nil {
+			t.Fatalf("Finish: %v", err)
+		}
+		if got := probeStreams(t, filepath.Join(dir, "prepared.mp4")); len(got.streams) != 3 {
+			t.Errorf("output has %d streams, want 3", len(got.streams))
+		}
+	})
+
+	t.Run("one left to its first Append", func(t *testing.T) {
+		out := filepath.Join(dir, "mixed.mp4")
+		m := startMux(t, context.Background(), out, srcs)
+		m.Input(0).Prepare(head(video[0], 4096))
+		m.Input(1).Prepare(nil)
+		errs := make(chan error, 1)
+		go func() {
+			in := m.Input(2)
+			for _, p := range fr {
+				if err := in.Append(p); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- in.Close()
+		}()
+		select {
+		case <-m.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("ffmpeg did not start on the third input's first Append")
+		}
+		m.Input(2).Prepare(head(fr[0], 4096)) // too late: ignored
+		for i, s := range srcs[:2] {
+			for _, p := range s.segs {
+				if err := m.Input(i).Append(p); err != nil {
+					t.Fatalf("input %d: %v", i, err)
+				}
+			}
+			if err := m.Input(i).Close(); err != nil {
+				t.Fatalf("input %d: %v", i, err)
+			}
+		}
+		if err := <-errs; err != nil {
+			t.Fatalf("input 2: %v", err)
+		}
+		if _, err := m.Finish(); err != nil {
+			t.Fatalf("Finish: %v", err)
+		}
+	})
+}

@@ -74,6 +74,42 @@ type fetcher struct {
 	inflight    *atomic.Int64 // if set, counts the bytes of segment bodies still arriving
 	// subtitles: the track's segments are WebVTT, and sniffing wants that rather than audio or video.
 	subtitles bool
+	// head, if set, is shown the first headSize bytes (fewer for a shorter body) written to the segment
+	// file at path, as they are written: what a merge needs to start before the segment is complete. It
+	// must not keep b.
+	head func(path string, b []byte)
+}
+
+// headSize is how much of a segment's start fetcher.head is shown: an MPEG-TS PAT and PMT come in the first
+// few 188-byte packets.
+const headSize = 4 << 10
+
+// headWriter passes writes through to w and calls fn once, with the first headSize bytes or, at close, with
+// what there was.
+type headWriter struct {
+	w    io.Writer
+	fn   func([]byte)
+	buf  []byte
+	done bool
+}
+
+func (h *headWriter) Write(p []byte) (int, error) {
+	n, err := h.w.Write(p)
+	if !h.done {
+		h.buf = append(h.buf, p[:min(n, headSize-len(h.buf))]...)
+		if len(h.buf) == headSize {
+			h.flush()
+		}
+	}
+	return n, err
+}
+
+// flush shows what was gathered, once.
+func (h *headWriter) flush() {
+	if !h.done && len(h.buf) > 0 {
+		h.fn(h.buf)
+	}
+	h.done, h.buf = true, nil
 }
 
 // sniff is the check of a segment body's first bytes: media, or WebVTT for a subtitle track.
@@ -203,8 +239,13 @@ func (f *fetcher) fetchShown(ctx context.Context, url string, rng *plan.ByteRang
 		}
 	}()
 
-	// body → [decrypt] → [sniff] → file [→ the browser]
+	// body → [decrypt] → [sniff] → [head] → file [→ the browser]
 	var w io.Writer = out
+	var hw *headWriter
+	if f.head != nil {
+		hw = &headWriter{w: out, fn: func(b []byte) { f.head(path, b) }}
+		w = hw
+	}
 	if g != nil {
 		g.start(partial, newAnswer(req.Header, resp.Header), resp.ContentLength)
 		w = &countWriter{w: out, g: g}
@@ -280,6 +321,9 @@ func (f *fetcher) fetchShown(ctx context.Context, url string, rng *plan.ByteRang
 		if err := dw.Close(); err != nil {
 			return 0, writeErr(err)
 		}
+	}
+	if hw != nil {
+		hw.flush() // a body shorter than headSize
 	}
 	if err := out.Close(); err != nil {
 		return 0, diskError(err)

@@ -120,6 +120,20 @@ func (r *trackRun) run(ctx context.Context) {
 	}
 
 	idx := t.Indices()
+	if r.input != nil && len(idx) > 0 {
+		// ffmpeg can start on the first bytes of the first segment, or at once on an init segment.
+		if len(t.Inits) > 0 {
+			r.input.Prepare(nil)
+		} else {
+			first := t.SegmentPath(idx[0])
+			var once sync.Once
+			r.f.head = func(path string, b []byte) {
+				if path == first {
+					once.Do(func() { r.input.Prepare(b) })
+				}
+			}
+		}
+	}
 	fd := newFeed(t.First, t.Step(), len(idx), r.sink)
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	defer stopFeed()
