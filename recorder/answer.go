@@ -57,9 +57,9 @@ func answerPath(p string) string { return p + ".hdr" }
 // renamed into place. A reader only looks for the answer of a segment it has
 // found, so while p does not exist the answer is written in place; over an
 // existing segment it goes through a temporary file, so that a reader never
-// sees half of it. (A get writes one per segment, 32 at a time: each temporary
-// file's create and rename took the segments directory's lock again, about a
-// third of the recorder's CPU time on the 2-core benchmark.)
+// sees half of it. (A capture's backfill writes one per segment, 32 at a
+// time: a temporary file's create and rename each took the segments
+// directory's lock again.)
 func (a *answer) save(p string) error {
 	b, err := json.Marshal(a)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
+	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
 	"github.com/streamsnatcher/streamsnatcher/proxy"
 )
 
@@ -234,5 +235,24 @@ func TestAnswerSave(t *testing.T) {
 				t.Errorf("files after save: got %v, want %v", names, want)
 			}
 		})
+	}
+}
+
+// A get keeps no answers: without a capture no browser is answered from its files. The capture's backfill
+// keeps them (TestRespondReplaysOriginHeaders).
+func TestRunKeepsNoAnswersWithoutACapture(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	s := fx.session(t, true)
+	if _, err := Run(context.Background(), s, fastOpts(), MergeOptions{KeepSegments: true}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	segs, err := os.ReadDir(s.Main().SegmentDir())
+	if err != nil || len(segs) != len(fx.media.Segments) {
+		t.Fatalf("segment directory: %d entries, %v; want the %d segments", len(segs), err, len(fx.media.Segments))
+	}
+	for _, e := range segs {
+		if strings.HasSuffix(e.Name(), ".hdr") {
+			t.Errorf("answer file %s kept by a get", e.Name())
+		}
 	}
 }

@@ -99,7 +99,8 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	p := o.Progress
 	res := &Result{}
 	f := &fetcher{client: o.Client, headers: s.header(), idleTimeout: o.IdleTimeout, maxBytes: o.MaxSegmentBytes,
-		minFree: o.MinFreeBytes, minRate: o.MinRate, rateWindow: o.RateWindow, inflight: &p.InFlight}
+		minFree: o.MinFreeBytes, minRate: o.MinRate, rateWindow: o.RateWindow, inflight: &p.InFlight,
+		answers: o.Claim != nil} // only a capture claims segments, and answers the browser from them
 
 	if s.State == StateDone && s.Output != "" && fileExists(s.Output) && (strings.HasSuffix(s.Output, ".mp4") || m.NoMerge) {
 		res.Output = s.Output
