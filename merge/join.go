@@ -895,7 +895,7 @@ func (j *joiner) ffmpegRun(what string, args []string) error {
 
 // verify checks the partial output: every track's streams, their lengths and their packet counts.
 func (j *joiner) verify(res *JoinResult) error {
-	out, err := j.probeFile(j.partial)
+	out, err := outputInfo(j.ctx, j.ffprobe, j.partial, j.log)
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,10 @@
 // when ffmpeg is absent. Join then muxes such outputs, one per track and discontinuity section, into the one
 // MP4 of a presentation.
 //
-// Verification of MPEG-TS input costs one header-only ffprobe whatever the length: while the segments pass
-// through on their way to ffmpeg, a scanner counts the video frames and follows the timestamps (expected
-// duration, holes), and the output's frame count and duration (from the MP4 sample tables) must match. Other
+// Verification of MPEG-TS input costs one read of the output's moov whatever the length: while the segments
+// pass through on their way to ffmpeg, a scanner counts the video frames and follows the timestamps (expected
+// duration, holes), and the output's frame count and duration (from the MP4 sample tables, read in Go as
+// ffprobe would report them; see outputInfo) must match. Other
 // input (fMP4, ADTS audio), or TS the scanner cannot follow, is verified by probing the first and last segments
 // and every packet timestamp of the output.
 package merge
@@ -547,8 +548,8 @@ func Files(ctx context.Context, paths []string, opts Options) (*Result, error) {
 }
 
 // verifyCounted checks the output against what the scanner saw go in: the same number of video frames, as
-// long as the timestamps said, and (unless the caller allowed gaps) no hole in them. One ffprobe reads only
-// the output's header.
+// long as the timestamps said, and (unless the caller allowed gaps) no hole in them. Only the output's
+// header is read.
 func (m *Merger) verifyCounted(res *Result) error {
 	info, err := m.probeHeader()
 	if err != nil {
@@ -591,44 +592,26 @@ type headerInfo struct {
 	videoFrames int64 // of the first video stream; -1 if there is none
 }
 
-// probeHeader runs one ffprobe that reads the output's header only: for MP4 the durations and frame counts
-// come from the sample tables, so the cost does not grow with the length.
+// probeHeader reads the output's header only (see outputInfo): for MP4 the durations and frame counts come
+// from the sample tables, so the cost does not grow with the length.
 func (m *Merger) probeHeader() (headerInfo, error) {
-	out, err := m.probe(nil, "-show_entries", "format=duration:stream=codec_type,nb_frames",
-		"-of", "compact", m.partial)
 	info := headerInfo{duration: -1, videoFrames: -1}
+	out, err := outputInfo(m.ctx, m.ffprobe, m.partial, m.log)
 	if err != nil {
 		return info, err
 	}
-	for line := range strings.Lines(string(out)) {
-		section, rest, _ := strings.Cut(strings.TrimSpace(line), "|")
-		var kind, frames, dur string
-		for kv := range strings.SplitSeq(rest, "|") {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
-			case "codec_type":
-				kind = v
-			case "nb_frames":
-				frames = v
-			case "duration":
-				dur = v
-			}
+	info.duration = out.duration
+	for _, st := range out.streams {
+		if st.CodecType != "video" {
+			continue
 		}
-		switch {
-		case section == "format":
-			if d, err := strconv.ParseFloat(dur, 64); err == nil {
-				info.duration = d
-			}
-		case section == "stream" && kind == "video" && info.videoFrames < 0:
-			n, err := strconv.ParseInt(frames, 10, 64)
-			if err != nil {
-				return info, fmt.Errorf("ffprobe reports no video frame count (%q)", frames)
-			}
-			info.videoFrames = n
+		if info.videoFrames = st.frames(); info.videoFrames < 0 {
+			return info, fmt.Errorf("no video frame count (%q)", st.NbFrames)
 		}
+		break
 	}
 	if info.duration < 0 {
-		return info, errors.New("ffprobe reports no duration")
+		return info, errors.New("no duration")
 	}
 	return info, nil
 }

@@ -2,9 +2,11 @@ package merge
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -519,4 +521,44 @@ func sameHeader(a, b mp4Header) bool {
 		}
 	}
 	return true
+}
+
+// outputInfo answers from the moov for a plain MP4 without starting ffprobe (here one that cannot start), and
+// asks ffprobe for anything else, a fragmented MP4 or an MPEG-TS, with the same answer ffprobe gives.
+func TestOutputInfo(t *testing.T) {
+	dir := t.TempDir()
+	av := cat(video25, sine48k, []string{"-t", "2"}, x264, []string{"-c:a", "aac"})
+	runFFmpeg(t, dir, cat(av, []string{"plain.mp4"})...)
+	runFFmpeg(t, dir, cat(av, []string{"-movflags", "+frag_keyframe+empty_moov", "frag.mp4"})...)
+	log := slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	noProbe := filepath.Join(dir, "no-ffprobe")
+
+	plain := filepath.Join(dir, "plain.mp4")
+	info, err := outputInfo(ctx, noProbe, plain, log)
+	if err != nil {
+		t.Fatalf("plain MP4: %v", err)
+	}
+	want := ffprobeHeader(t, plain)
+	if len(info.streams) != len(want.streams) || math.Abs(info.duration-want.duration) > probeTolerance {
+		t.Fatalf("plain MP4: %+v, ffprobe says %+v", info, want)
+	}
+	for i, st := range info.streams {
+		w := want.streams[i]
+		if st.CodecType != w.codecType || st.frames() != w.frames || math.Abs(st.seconds()-w.seconds) > probeTolerance {
+			t.Errorf("plain MP4 stream %d: %+v, ffprobe says %+v", i, st, w)
+		}
+	}
+
+	frag := filepath.Join(dir, "frag.mp4")
+	if _, err := outputInfo(ctx, noProbe, frag, log); err == nil {
+		t.Fatal("fragmented MP4 without ffprobe: no error; it must ask ffprobe")
+	}
+	info, err = outputInfo(ctx, "ffprobe", frag, log)
+	if err != nil {
+		t.Fatalf("fragmented MP4: %v", err)
+	}
+	if len(info.streams) != 2 || info.streams[0].CodecType != "video" || math.Abs(info.duration-2) > 0.1 {
+		t.Errorf("fragmented MP4, from ffprobe: %+v", info)
+	}
 }

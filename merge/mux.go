@@ -51,8 +51,8 @@ type MuxOptions struct {
 //
 // Each track's segments are appended through its own MuxInput, from one goroutine per input; inputs never
 // wait for each other once ffmpeg runs (see Append). The output is verified as a Merger's is, per input: a
-// scanner follows the bytes on their way into ffmpeg (video frames, timestamps, holes), and one header-only
-// ffprobe of the output must show each track's streams with the frames and duration it was fed.
+// scanner follows the bytes on their way into ffmpeg (video frames, timestamps, holes), and the output's
+// header (its moov, see outputInfo) must show each track's streams with the frames and duration it was fed.
 //
 // ffmpeg starts when every input has its first segment. The track's streams are read from the PMT of the
 // first MPEG-TS segment or the moov of the init segment by the input's scanner and mapped by stream id (PID,
@@ -689,14 +689,10 @@ func (m *Mux) Finish() (*JoinResult, error) {
 
 // verify checks the partial output against what each input's scanner saw go in: every track's streams in
 // place, each as long as the track (its listed duration, else its timestamps' span), the video as many frames
-// as were fed, and no hole in the timestamps unless allowed. One ffprobe reads the output's header; an input
-// the scanner could not follow costs one more that reads its packet timestamps.
+// as were fed, and no hole in the timestamps unless allowed. Only the output's header is read; an input the
+// scanner could not follow costs an ffprobe that reads its packet timestamps.
 func (m *Mux) verify(res *JoinResult) error {
-	out, err := runProbe(m.ctx, m.ffprobe, nil, probeStreamArgs(m.partial)...)
-	var info *sectionInfo
-	if err == nil {
-		info, err = parseProbe(m.partial, out)
-	}
+	info, err := outputInfo(m.ctx, m.ffprobe, m.partial, m.log)
 	if err != nil {
 		return fmt.Errorf("output not readable: %v", err)
 	}
