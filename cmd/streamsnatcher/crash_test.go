@@ -17,6 +17,7 @@ import (
 
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
 	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
+	"github.com/streamsnatcher/streamsnatcher/merge"
 )
 
 // buildBinary compiles the real streamsnatcher binary into a temporary directory.
@@ -131,7 +132,7 @@ func TestCrashResume(t *testing.T) {
 		plans = append(plans, killPlan{phase: "backfill", atDone: at, jitter: time.Duration(rng.IntN(120)) * time.Millisecond})
 	}
 	for k := 0; k < mergeKills; k++ {
-		plans = append(plans, killPlan{phase: "merge", jitter: time.Duration(rng.IntN(30)) * time.Millisecond})
+		plans = append(plans, killPlan{phase: "merge", jitter: time.Duration(rng.IntN(5)) * time.Millisecond})
 	}
 
 	home := t.TempDir()
@@ -162,13 +163,15 @@ func TestCrashResume(t *testing.T) {
 	lostInFlight := make([]int, n)
 	var refetched, lostBytes int64
 	size := func(i int) int64 { fi, _ := os.Stat(media.Segments[i]); return fi.Size() }
-	snapshot := func(label string) {
+	// The final run completes: what it fetched went into the output, and its
+	// segment files are removed after the merge, so none of it is lost.
+	snapshot := func(label string, final bool) {
 		settle(origin)
 		dir := sessionDir()
 		for i := 0; i < n; i++ {
 			served := origin.Completed(seg(i))
 			_, err := os.Stat(filepath.Join(dir, "video", "segments", fmt.Sprintf("%06d.ts", i)))
-			onDisk := err == nil
+			onDisk := err == nil || final
 			delta := served - prevServed[i]
 			switch {
 			case prevOnDisk[i] && delta > 0:
@@ -213,14 +216,14 @@ func TestCrashResume(t *testing.T) {
 		if plan == nil {
 			err = <-exited
 		} else {
-			err, phase, doneAt = killWhen(t, cmd, exited, sessionDir, plan)
+			err, phase, doneAt = killWhen(t, cmd, exited, sessionDir, out+merge.PartialSuffix, n, plan)
 		}
 		if phase != "" {
 			killed++
 			phases[phase]++
 			t.Logf("kill %2d: run %d (%s) SIGKILL during %s with %d/%d segments done, state %q",
 				killed, run, args[0], phase, doneAt, n, sessionState(sessionDir()))
-			snapshot(fmt.Sprintf("after kill %d", killed))
+			snapshot(fmt.Sprintf("after kill %d", killed), false)
 			continue
 		}
 		if err != nil {
@@ -230,7 +233,7 @@ func TestCrashResume(t *testing.T) {
 			// The run finished before its kill point: that point is lost, the test is weaker.
 			t.Fatalf("run %d finished before its %s kill point; only %d kill points made", run, plan.phase, killed)
 		}
-		snapshot("after the final run")
+		snapshot("after the final run", true)
 		break
 	}
 	elapsed := time.Since(start)
@@ -283,8 +286,12 @@ func settle(o *testorigin.Origin) {
 
 // killWhen waits for plan's moment and sends SIGKILL. It returns the phase and
 // the segments done when the kill landed, or phase "" when the process exited
-// first (its Wait error is returned).
-func killWhen(t *testing.T, cmd *exec.Cmd, exited chan error, sessionDir func() string, plan *killPlan) (error, string, int) {
+// first (its Wait error is returned). The merge's moment is this run's ffmpeg
+// writing the output (partial) with all but the last two of the n segments on disk: the
+// merge streams segments into ffmpeg as they land, so once the last is in, the
+// "merging" state lasts only for ffmpeg's drain and the verification, a few
+// milliseconds here, too short to hit reliably.
+func killWhen(t *testing.T, cmd *exec.Cmd, exited chan error, sessionDir func() string, partial string, n int, plan *killPlan) (error, string, int) {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	tick := time.NewTicker(2 * time.Millisecond)
@@ -323,7 +330,9 @@ func killWhen(t *testing.T, cmd *exec.Cmd, exited chan error, sessionDir func() 
 				ready = true
 			}
 		case "merge":
-			ready = state == "merging"
+			// This run's ffmpeg is writing the output (a killed run's stays behind).
+			fi, err := os.Stat(partial)
+			ready = state == "merging" || done >= n-2 && err == nil && fi.ModTime().After(started)
 		}
 		if !ready {
 			continue
