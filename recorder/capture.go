@@ -80,7 +80,8 @@ type masterRef struct {
 	master  string // master URL (no query)
 	variant *playlist.Variant
 	audio   []playlist.Rendition // the variant's audio group (renditions with a URI)
-	rend    *playlist.Rendition  // set when the media playlist is this audio rendition
+	subs    []playlist.Rendition // the variant's subtitle group (renditions with a URI)
+	rend    *playlist.Rendition  // set when the media playlist is this audio or subtitle rendition
 }
 
 // flightKey names one segment of one track.
@@ -112,6 +113,8 @@ type live struct {
 	runDone         chan struct{}       // closed when the run in progress returns
 	deleted         bool
 	guard           *Guard    // where its backfill may go: the hosts the page used for it
+	pendingSubs     []*Track  // subtitle tracks the player fetched while a run used the session (capture_subs.go)
+	waitSub         string    // the default subtitle playlist (URL without query) the start waits for
 	asked           time.Time // when the browser last asked for one of its segments
 	swept           bool      // done, and its segments removed: the origin answers the browser again
 }
@@ -268,6 +271,9 @@ func (c *Capture) Observe(ex *proxy.Exchange) proxy.BodyTap {
 	c.pages.note(ex)
 	k := classify(ex)
 	if k == kindOther {
+		if tap := c.subtitleTap(ex); tap != nil {
+			return tap
+		}
 		if tap := c.titleTap(ex); tap != nil {
 			return tap
 		}
@@ -326,6 +332,7 @@ type fileTap struct {
 	want   int64
 	max    int64 // the size cap (Options.MaxSegmentBytes): past it the copy is dropped
 	sniffd bool
+	vtt    bool // a subtitle segment: WebVTT, not media
 	bad    error
 	answer *answer  // the origin's headers, kept beside the file
 	show   *growing // the browser's other requests for it read it as it arrives
@@ -357,7 +364,11 @@ func (t *fileTap) Write(p []byte) (int, error) {
 	}
 	if !t.sniffd {
 		t.sniffd = true
-		if err := sniffMedia(p); err != nil {
+		sniff := sniffMedia
+		if t.vtt {
+			sniff = sniffSubtitles
+		}
+		if err := sniff(p); err != nil {
 			t.bad = err
 			return 0, err
 		}
@@ -426,6 +437,10 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 	}
 	key := stripQuery(u)
 	ref := c.mediaOf[key]
+	if _, seen := c.byList[key]; !seen && ref != nil && ref.rend != nil && ref.rend.Type == "SUBTITLES" {
+		c.onSubtitlesLocked(u, ref, pl.Media)
+		return
+	}
 	if ref != nil && ref.rend != nil {
 		p.ID, p.Kind = audioTrackID(ref.rend.Language), plan.Audio
 	}
@@ -520,6 +535,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		l.guard = g
 		c.byMaster[ref.master] = l
 		c.mapTrackLocked(l, t)
+		c.adoptEarlySubtitlesLocked(l, ref.master)
 		for _, r := range audio {
 			if et := c.early[stripQuery(r.URI)]; et != nil {
 				delete(c.early, stripQuery(r.URI))
@@ -528,14 +544,20 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			}
 			l.waiting++
 		}
+		waitAudio := l.waiting > 0
+		c.waitDefaultSubtitlesLocked(l, ref)
 		_ = l.s.Save()
 		if l.waiting == 0 {
 			c.startLocked(l)
 			return
 		}
-		// Players fetch the audio playlist right after the video's; if this one
-		// does not, the run reads it itself.
+		// Players fetch the audio playlist (and the default subtitles') right
+		// after the video's; if this one does not, the run reads the audio
+		// itself, and records no subtitles.
 		l.reason = "waiting for the audio playlist"
+		if !waitAudio {
+			l.reason = "waiting for the subtitle playlist"
+		}
 		time.AfterFunc(3*time.Second, func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -574,11 +596,12 @@ func (c *Capture) onMasterLocked(u string, m *playlist.Master) {
 				}
 			}
 		}
+		ref.subs = subtitleGroup(m, v)
 		c.mediaOf[stripQuery(v.URI)] = ref
 	}
 	for i := range m.Media {
 		r := &m.Media[i]
-		if r.Type == "AUDIO" && r.URI != "" {
+		if (r.Type == "AUDIO" || r.Type == "SUBTITLES") && r.URI != "" {
 			c.mediaOf[stripQuery(r.URI)] = &masterRef{master: key, rend: r}
 		}
 	}
@@ -947,6 +970,7 @@ func (c *Capture) teeLocked(l *live, t *Track, i int64, ex *proxy.Exchange) prox
 		return nil
 	}
 	tap.answer = newAnswer(ex.Req.Header, ex.RespHeader)
+	tap.vtt = t.Kind == plan.Subtitles
 	tap.showTo(f.g)
 	return tap
 }
@@ -1051,6 +1075,7 @@ func (c *Capture) runStream(l *live) {
 		o.Limiter = c.limiter
 		c.mu.Lock()
 		o.Guard = l.guard
+		c.addPendingSubtitlesLocked(l) // no run uses the session yet
 		s := l.s
 		mo := c.mopts
 		mo.AllowGaps = mo.AllowGaps || l.allowGaps
@@ -1079,7 +1104,7 @@ func (c *Capture) runStream(l *live) {
 		default:
 			l.reason = err.Error()
 		}
-		if err != nil {
+		if err != nil && !(l.again && errors.Is(err, context.Canceled)) { // stopped to go on with more (subtitles)
 			c.log.Warn("stream stopped", "session", s.ID, "err", err)
 		}
 		if l.again && !l.userPaused && c.ctx.Err() == nil && s.State != StateDone {

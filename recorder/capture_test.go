@@ -42,6 +42,8 @@ func browse(t *testing.T, c *Capture, url string, body []byte, h map[string]stri
 		ctype = "application/dash+xml"
 	case ".m4s":
 		ctype = "video/iso.segment"
+	case ".vtt":
+		ctype = "text/vtt"
 	}
 	ex := &proxy.Exchange{Req: req, Status: http.StatusOK, RespHeader: http.Header{"Content-Type": {ctype}},
 		ContentLength: int64(len(body)), Received: time.Now()}

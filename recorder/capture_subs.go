@@ -1,0 +1,176 @@
+package recorder
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/streamsnatcher/streamsnatcher/plan"
+	"github.com/streamsnatcher/streamsnatcher/playlist"
+	"github.com/streamsnatcher/streamsnatcher/proxy"
+)
+
+// Subtitles in watch: each WebVTT subtitle playlist of a master that the page's player fetches becomes a
+// subtitle track of that master's recording, kept as get keeps them (Run places the cues on the video's
+// clock, muxes them and writes NAME.LANG.vtt beside the output). Only what the player fetched is recorded:
+// no subtitle playlist fetched, no subtitles; a language switch adds the new language as its own track. The
+// browser's copies of the segments are tee'd like the video's, and the backfill fetches the rest.
+
+// onSubtitlesLocked takes a subtitle playlist the player fetched for the first time: a track of its
+// master's recording, or kept aside until the player fetches the variant that makes that recording.
+func (c *Capture) onSubtitlesLocked(u string, ref *masterRef, md *playlist.Media) {
+	if !md.EndList {
+		c.log.Info("live subtitles are not recorded", "url", redactURL(u))
+		return
+	}
+	st := subtitleTrack(*ref.rend)
+	p, err := plan.FromMedia(md, u, st.ID, plan.Subtitles) // a second plan: onPlaylist's was made as video
+	if err != nil {
+		c.log.Warn("subtitles not recorded", "url", redactURL(u), "err", err)
+		return
+	}
+	p.Language, p.Name = st.Language, st.Name
+	t := NewListTrack(p)
+	l := c.byMaster[ref.master]
+	if l == nil {
+		if len(c.early) < maxEarly {
+			c.early[stripQuery(u)] = t
+		}
+		return
+	}
+	c.addSubtitlesLocked(l, t)
+}
+
+// subtitleGroup lists the subtitle renditions of m that play with v.
+func subtitleGroup(m *playlist.Master, v *playlist.Variant) []playlist.Rendition {
+	rs, _ := m.SubtitlesFor(v, "all")
+	return rs
+}
+
+// waitDefaultSubtitlesLocked makes the start of l, the new recording of ref's variant, wait for the
+// playlist of the variant's default subtitles (DEFAULT=YES), as it waits for the audio's: players that
+// show subtitles fetch it right after the variant's, and a track added before the run starts costs
+// nothing, while one added later restarts it. When the player does not fetch it, the start waits no
+// longer than for the audio.
+func (c *Capture) waitDefaultSubtitlesLocked(l *live, ref *masterRef) {
+	for _, r := range ref.subs {
+		if !r.Default {
+			continue
+		}
+		for _, t := range l.s.Tracks {
+			if stripQuery(t.Source) == stripQuery(r.URI) {
+				return // fetched before the variant
+			}
+		}
+		l.waitSub = stripQuery(r.URI)
+		l.waiting++
+		return
+	}
+}
+
+// adoptEarlySubtitlesLocked adds to l, the new recording of master, the subtitle playlists of master the
+// player fetched before its variant.
+func (c *Capture) adoptEarlySubtitlesLocked(l *live, master string) {
+	for key, t := range c.early {
+		if ref := c.mediaOf[key]; ref != nil && ref.master == master && t.Kind == plan.Subtitles {
+			delete(c.early, key)
+			c.addSubtitlesLocked(l, t)
+		}
+	}
+}
+
+// addSubtitlesLocked adds subtitle track t to recording l. A run in progress owns l's session: t waits in
+// l.pendingSubs and the run is restarted with it (what is on disk stays; a merge under way is redone). A
+// recording already made is not made again for them.
+func (c *Capture) addSubtitlesLocked(l *live, t *Track) {
+	switch {
+	case l.deleted || l.s.Main() == nil:
+		return
+	case l.s.Main().Live: // set once, when the plan is made: no race with a run
+		c.log.Info("subtitles of a live broadcast are not recorded", "session", l.s.ID, "language", t.Language)
+		return
+	case !l.running && l.s.State == StateDone: // a run owns State while it runs
+		c.log.Info("subtitles fetched after the recording was made are not added", "session", l.s.ID, "language", t.Language)
+		return
+	}
+	for _, x := range slices.Concat(l.s.Tracks, l.pendingSubs) {
+		if x.Source == t.Source {
+			return
+		}
+	}
+	if len(l.s.Tracks)+len(l.pendingSubs) >= maxMasterEntries {
+		return
+	}
+	t.ID = c.subtitleIDLocked(l, t.ID)
+	t.bind(l.s.Dir())
+	if l.guard != nil {
+		l.guard.Allow(t.Source) // the browser fetched the playlist from there
+	}
+	c.mapTrackLocked(l, t) // its segments are tee'd and answered from now on
+	if l.running {
+		// runStream adds the track before its next Run: stop the one under way, if any, so that it comes.
+		l.pendingSubs = append(l.pendingSubs, t)
+		if l.cancel != nil {
+			c.log.Info("the player fetched subtitles: the recording goes on with them", "session", l.s.ID, "language", t.Language)
+			l.again = true
+			l.cancel()
+		}
+		return
+	}
+	l.s.AddTrack(t)
+	_ = l.s.Save()
+	if stripQuery(t.Source) == l.waitSub && l.waiting > 0 {
+		l.waitSub = ""
+		l.waiting--
+		if l.waiting == 0 {
+			l.reason = ""
+			c.startLocked(l)
+		}
+	}
+}
+
+// addPendingSubtitlesLocked moves the subtitle tracks that waited for a run into l's session; no run may
+// be using it.
+func (c *Capture) addPendingSubtitlesLocked(l *live) {
+	for _, t := range l.pendingSubs {
+		l.s.AddTrack(t)
+	}
+	l.pendingSubs = nil
+}
+
+// subtitleIDLocked makes id unique among l's tracks and those waiting to join it.
+func (c *Capture) subtitleIDLocked(l *live, id string) string {
+	taken := func(id string) bool {
+		for _, x := range slices.Concat(l.s.Tracks, l.pendingSubs) {
+			if x.ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	base := id
+	for n := 2; taken(id); n++ {
+		id = fmt.Sprintf("%s-%d", base, n)
+	}
+	return id
+}
+
+// subtitleTap keeps the browser's copy of a WebVTT segment of a recorded subtitle track (the proxy does
+// not report them as segments: nothing else is learned from them).
+func (c *Capture) subtitleTap(ex *proxy.Exchange) proxy.BodyTap {
+	if ex.Status == http.StatusUnauthorized || ex.Status == http.StatusForbidden || !fullBody(ex) {
+		return nil
+	}
+	u := ex.Req.URL.String()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ref, ok := c.bySegURL.find(u)
+	if !ok || ref.t.Kind != plan.Subtitles {
+		return nil
+	}
+	if ref.l.guard != nil {
+		ref.l.guard.Allow(u)
+	}
+	c.refreshLocked(ref.l, keptHeaders(ex.Req.Header), "")
+	return c.teeLocked(ref.l, ref.t, ref.i, ex)
+}
