@@ -673,6 +673,18 @@ func eachLanguage(group []Rendition) []Rendition {
 }
 
 // matchLanguage returns the first rendition whose language is sel or starts with sel+"-", or whose name is sel.
+// Selected reports whether a choice of renditions as SubtitlesFor takes it ("" or "all", "none", or a
+// language or name) includes r: watch records only the renditions the player fetched that the person chose.
+func (r Rendition) Selected(sel string) bool {
+	switch sel = strings.TrimSpace(sel); {
+	case sel == "" || strings.EqualFold(sel, "all"):
+		return true
+	case strings.EqualFold(sel, "none"):
+		return false
+	}
+	return matchLanguage([]Rendition{r}, sel) != nil
+}
+
 func matchLanguage(group []Rendition, sel string) *Rendition {
 	for i, r := range group {
 		l := strings.ToLower(r.Language)

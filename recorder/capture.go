@@ -62,6 +62,10 @@ type Capture struct {
 	limiter    *HostLimiter  // paces every recording's backfill per host
 	linger     time.Duration // how long a done recording's segments outlive the page's last request
 	keep       bool          // the person keeps segments for good (MergeOptions.KeepSegments)
+
+	// notRecorded: the segments of a master's audio renditions its recording left out (--audio-lang):
+	// the player's fetches of them are neither tee'd nor learned as a stream of their own.
+	notRecorded *segIndex[*live]
 }
 
 type segRef struct {
@@ -148,7 +152,8 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 		byKey: map[string]trackRef{}, mediaOf: map[string]*masterRef{}, byMaster: map[string]*live{},
 		early: map[string]*Track{}, inits: map[string]string{}, liveDirs: map[string]bool{}, limits: o.Limits,
 		limiter: NewHostLimiter(o.Pace), linger: cmp.Or(o.Linger, DefaultLinger), keep: o.Merge.KeepSegments,
-		byManifest: map[string]*dashRec{}, dashReps: newSegIndex[dashRep](), dashDirs: map[string]bool{}}
+		byManifest: map[string]*dashRec{}, dashReps: newSegIndex[dashRep](), dashDirs: map[string]bool{},
+		notRecorded: newSegIndex[*live]()}
 }
 
 // Wait blocks until every background backfill and merge has returned, then
@@ -513,7 +518,9 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			}
 			return
 		}
-		c.fillRenditionLocked(l, t)
+		if !c.fillRenditionLocked(l, t) {
+			c.leaveOutLocked(l, t)
+		}
 	default:
 		// A variant: the player chose it. Its audio renditions join it.
 		if l := c.byMaster[ref.master]; l != nil {
@@ -625,15 +632,18 @@ func (c *Capture) audioChoiceLocked(ref *masterRef) []playlist.Rendition {
 
 // fillRenditionLocked gives a waiting audio track of l the plan the browser's
 // playlist carries.
-func (c *Capture) fillRenditionLocked(l *live, p *Track) {
+func (c *Capture) fillRenditionLocked(l *live, p *Track) (chosen bool) {
 	var t *Track
 	for _, x := range l.s.Tracks {
-		if x.Kind == p.Kind && x.Language == p.Language && len(x.Segments) == 0 && x.Template == nil {
-			t = x
+		if x.Kind == p.Kind && x.Language == p.Language {
+			chosen = true
+			if len(x.Segments) == 0 && x.Template == nil {
+				t = x
+			}
 		}
 	}
 	if t == nil || l.running {
-		return
+		return chosen
 	}
 	id, dir := t.ID, t.dir
 	lang, name, def := t.Language, t.Name, t.Default
@@ -646,6 +656,17 @@ func (c *Capture) fillRenditionLocked(l *live, p *Track) {
 		if l.waiting == 0 {
 			l.reason = ""
 			c.startLocked(l)
+		}
+	}
+	return true
+}
+
+// leaveOutLocked notes the segments of p, a rendition of l's master that l does not record, so that the
+// player's fetches of them are let through untouched.
+func (c *Capture) leaveOutLocked(l *live, p *Track) {
+	for _, sg := range p.Segments {
+		if sg.URL != "" {
+			c.notRecorded.add(sg.URL, l)
 		}
 	}
 }
@@ -767,6 +788,9 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		}
 		c.refreshLocked(ref.l, h, "")
 		return c.teeLocked(ref.l, ref.t, ref.i, ex)
+	}
+	if _, ok := c.notRecorded.find(u); ok {
+		return nil // a rendition the recording leaves out
 	}
 	if c.liveDirs[dirOf(u)] {
 		return nil // a live broadcast's segment the follower fetches (not tee'd yet)
@@ -1332,6 +1356,7 @@ func (c *Capture) Act(id, action string) error {
 		}
 		c.dashReps.drop(func(v dashRep) bool { return v.rec.l == l })
 		c.bySegURL.drop(func(v segRef) bool { return v.l == l })
+		c.notRecorded.drop(func(v *live) bool { return v == l })
 		for k, v := range c.byKey {
 			if v.l == l {
 				delete(c.byKey, k)

@@ -12,13 +12,18 @@ import (
 
 // Subtitles in watch: each WebVTT subtitle playlist of a master that the page's player fetches becomes a
 // subtitle track of that master's recording, kept as get keeps them (Run places the cues on the video's
-// clock, muxes them and writes NAME.LANG.vtt beside the output). Only what the player fetched is recorded:
+// clock, muxes them and writes NAME.LANG.vtt beside the output), unless MergeOptions.Subtitles (--subs)
+// leaves its language out. Only what the player fetched is recorded:
 // no subtitle playlist fetched, no subtitles; a language switch adds the new language as its own track. The
 // browser's copies of the segments are tee'd like the video's, and the backfill fetches the rest.
 
 // onSubtitlesLocked takes a subtitle playlist the player fetched for the first time: a track of its
 // master's recording, or kept aside until the player fetches the variant that makes that recording.
 func (c *Capture) onSubtitlesLocked(u string, ref *masterRef, md *playlist.Media) {
+	if !ref.rend.Selected(c.mopts.Subtitles) {
+		c.log.Info("subtitles not chosen (--subs): not recorded", "language", ref.rend.Language, "subs", c.mopts.Subtitles)
+		return
+	}
 	if !md.EndList {
 		c.log.Info("live subtitles are not recorded", "url", redactURL(u))
 		return
@@ -54,8 +59,8 @@ func subtitleGroup(m *playlist.Master, v *playlist.Variant) []playlist.Rendition
 // longer than for the audio.
 func (c *Capture) waitDefaultSubtitlesLocked(l *live, ref *masterRef) {
 	for _, r := range ref.subs {
-		if !r.Default {
-			continue
+		if !r.Default || !r.Selected(c.mopts.Subtitles) {
+			continue // not the default, or not chosen: not waited for
 		}
 		for _, t := range l.s.Tracks {
 			if stripQuery(t.Source) == stripQuery(r.URI) {

@@ -32,6 +32,7 @@ func TestCaptureRecordsSubtitlesThePlayerFetched(t *testing.T) {
 		// restart: the last playlist comes while the run downloads (the origin answers slowly), which
 		// restarts it: what it had in flight is fetched again.
 		restart bool
+		subs    string // MergeOptions.Subtitles, watch's --subs; "" is all
 	}{
 		{name: "no subtitles on", fetched: []string{"out_0.m3u8", "seg_0_000.ts"}},
 		{name: "English on", fetched: []string{"out_0.m3u8", "out_0_vtt.m3u8", "seg_0_000.ts", "out_00.vtt", "out_01.vtt"},
@@ -42,6 +43,11 @@ func TestCaptureRecordsSubtitlesThePlayerFetched(t *testing.T) {
 		{name: "English, then a switch to French while the run goes on",
 			fetched: []string{"out_0.m3u8", "out_0_vtt.m3u8", "out_00.vtt", "fr_vtt.m3u8", "fr_01.vtt"},
 			langs:   []string{"en", "fr"}, iso: []string{"eng", "fra"}, restart: true},
+		{name: "English on, --subs none", fetched: []string{"out_0.m3u8", "out_0_vtt.m3u8", "seg_0_000.ts", "out_00.vtt"},
+			subs: "none"},
+		{name: "English and French on, --subs fr",
+			fetched: []string{"out_0.m3u8", "out_0_vtt.m3u8", "seg_0_000.ts", "out_00.vtt", "fr_vtt.m3u8", "fr_00.vtt"},
+			langs:   []string{"fr"}, iso: []string{"fra"}, subs: "fr", restart: true}, // the default English is not waited for
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,7 +64,7 @@ func TestCaptureRecordsSubtitlesThePlayerFetched(t *testing.T) {
 			var logs lockedBuffer
 			ro := fastOpts()
 			ro.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-			c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: ro})
+			c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: ro, Merge: MergeOptions{Subtitles: tt.subs}})
 			t.Cleanup(func() { cancel(); c.Wait() })
 			h := map[string]string{"Referer": testReferer}
 			dir := filepath.Join(root, "plain")
@@ -134,4 +140,27 @@ func TestCaptureRecordsSubtitlesThePlayerFetched(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCaptureRecordsTheChosenAudio: watch --audio-lang fr with a player that plays the default English
+// rendition records the French one with the video (the run reads its playlist itself), as get --audio-lang
+// fr would.
+func TestCaptureRecordsTheChosenAudio(t *testing.T) {
+	m := testmedia.HLSMatrix(t)
+	cs := m.Cases[testmedia.CaseSeparate]
+	o := testorigin.Start(t, testorigin.Options{Dir: cs.Dir, Prefix: "/hls/"})
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts(), Merge: MergeOptions{Audio: "fr"}})
+	t.Cleanup(func() { cancel(); c.Wait() })
+	h := map[string]string{"Referer": testReferer}
+	// The player: the master, the video playlist, the default (English) audio playlist, a segment of each.
+	for _, name := range []string{cs.Entry, "stream_0.m3u8", "stream_1.m3u8", "stream_0_000.ts", "stream_1_000.ts"} {
+		browse(t, c, o.URL+name, []byte(readText(t, filepath.Join(cs.Dir, name))), h)
+	}
+	s := waitState(t, st, onlySession(t, st).ID, StateDone)
+	checkMatrixOutput(t, cs, s.Output, []string{"fr"}, []string{"fra"})
 }
