@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/streamsnatcher/streamsnatcher/recorder"
 )
@@ -38,38 +40,7 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 		return err
 	}
 	// The flags first: a usage error leaves no session behind.
-	f := cmd.Flags()
-	conc, _ := f.GetInt("concurrency")
-	if a.v.IsSet("concurrency") {
-		conc = a.v.GetInt("concurrency")
-	}
-	tries, _ := f.GetInt("retries")
-	allowGaps, _ := f.GetBool("allow-gaps")
-	keep, _ := f.GetBool("keep-segments")
-	variant, _ := f.GetString("variant")
-	audio, _ := f.GetString("audio")
-	if lang, _ := f.GetString("audio-lang"); lang != "" {
-		if audio != "" {
-			return usageError{errors.New("give --audio-lang or --audio, not both")}
-		}
-		audio = lang
-	} else if audio != "" && !strings.EqualFold(audio, "all") {
-		return usageError{fmt.Errorf("--audio %q: the only value is 'all' (--audio-lang picks one language)", audio)}
-	}
-	subs, _ := f.GetString("subs")
-	if subs = strings.TrimSpace(subs); subs == "" {
-		return usageError{errors.New("--subs: give all, none or a language")}
-	}
-	ffmpeg, _ := f.GetString("ffmpeg")
-	if ffmpeg != "" {
-		ffmpeg, _ = filepath.Abs(ffmpeg)
-	}
-	liveFor, _ := f.GetDuration("live-for")
-	if liveFor < 0 {
-		return usageError{fmt.Errorf("--live-for %s: must be positive", liveFor)}
-	}
-	liveEdge, _ := f.GetBool("live-edge")
-	pool, insecure, err := a.upstreamTrust(f)
+	rf, err := a.runFlags(cmd.Flags())
 	if err != nil {
 		return err
 	}
@@ -93,9 +64,8 @@ func (a *app) record(cmd *cobra.Command, s *recorder.Session, create bool) error
 		defer unlock()
 	}
 	prog := recorder.NewProgress()
-	opts := recorder.Options{Concurrency: conc, Attempts: tries, Logger: a.log, Progress: prog,
-		Client: fetchClient(pool, insecure, max(conc, 1)), LiveFor: liveFor, LiveEdge: liveEdge}
-	mopts := recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, Audio: audio, Subtitles: subs, FFmpeg: ffmpeg}
+	opts, mopts := rf.opts, rf.mopts
+	opts.Logger, opts.Progress = a.log, prog
 
 	var first0 int64
 	var total0 int
@@ -246,4 +216,58 @@ stream it shows becomes a new session, and the segments it carries are not fetch
 	addHeaderFlags(f)
 	addRunFlags(f)
 	return cmd
+}
+
+// runSettings are the settings of the recording commands' flags (addRunFlags), checked.
+type runSettings struct {
+	opts     recorder.Options      // Concurrency, Attempts, LiveFor, LiveEdge and a Client that trusts as asked
+	mopts    recorder.MergeOptions // AllowGaps, KeepSegments, Variant, Audio, Subtitles, FFmpeg
+	pool     *x509.CertPool        // the upstream CAs trusted besides the system's (--upstream-ca); nil: none
+	insecure bool                  // --insecure-upstream
+}
+
+// runFlags reads and checks the flags addRunFlags registers, after applyRunConfig: get, replay and watch
+// read them the same way. A bad value is a usage error.
+func (a *app) runFlags(f *pflag.FlagSet) (runSettings, error) {
+	var rs runSettings
+	conc, _ := f.GetInt("concurrency")
+	if a.v.IsSet("concurrency") {
+		conc = a.v.GetInt("concurrency")
+	}
+	tries, _ := f.GetInt("retries")
+	allowGaps, _ := f.GetBool("allow-gaps")
+	keep, _ := f.GetBool("keep-segments")
+	variant, _ := f.GetString("variant")
+	audio, _ := f.GetString("audio")
+	if lang, _ := f.GetString("audio-lang"); lang != "" {
+		if audio != "" {
+			return rs, usageError{errors.New("give --audio-lang or --audio, not both")}
+		}
+		audio = lang
+	} else if audio != "" && !strings.EqualFold(audio, "all") {
+		return rs, usageError{fmt.Errorf("--audio %q: the only value is 'all' (--audio-lang picks one language)", audio)}
+	}
+	subs, _ := f.GetString("subs")
+	if subs = strings.TrimSpace(subs); subs == "" {
+		return rs, usageError{errors.New("--subs: give all, none or a language")}
+	}
+	ffmpeg, _ := f.GetString("ffmpeg")
+	if ffmpeg != "" {
+		ffmpeg, _ = filepath.Abs(ffmpeg)
+	}
+	liveFor, _ := f.GetDuration("live-for")
+	if liveFor < 0 {
+		return rs, usageError{fmt.Errorf("--live-for %s: must be positive", liveFor)}
+	}
+	liveEdge, _ := f.GetBool("live-edge")
+	pool, insecure, err := a.upstreamTrust(f)
+	if err != nil {
+		return rs, err
+	}
+	rs.pool, rs.insecure = pool, insecure
+	rs.opts = recorder.Options{Concurrency: conc, Attempts: tries, Client: fetchClient(pool, insecure, max(conc, 1)),
+		LiveFor: liveFor, LiveEdge: liveEdge}
+	rs.mopts = recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, Audio: audio,
+		Subtitles: subs, FFmpeg: ffmpeg}
+	return rs, nil
 }

@@ -48,6 +48,12 @@ func (a *app) runWatch(cmd *cobra.Command, args []string) error {
 	if err := a.applyRunConfig(cmd); err != nil {
 		return err
 	}
+	// The recording settings as get reads them (a usage error before anything is made), and one trust
+	// setting for the proxy and the backfill alike.
+	rf, err := a.runFlags(f)
+	if err != nil {
+		return err
+	}
 	ca, err := a.loadCA()
 	if err != nil {
 		return err
@@ -66,17 +72,9 @@ func (a *app) runWatch(cmd *cobra.Command, args []string) error {
 		return hinted(errors.New("--browser: no display (DISPLAY and WAYLAND_DISPLAY are unset), so no Chromium window can open here"),
 			"run it in a desktop session, add --headless for a Chromium without a window, or use a browser on another machine with --allow-remote")
 	}
-	conc, _ := f.GetInt("concurrency")
-	allowGaps, _ := f.GetBool("allow-gaps")
-	keep, _ := f.GetBool("keep-segments")
-	// One trust setting for the proxy and the backfill alike.
-	pool, insecure, err := a.upstreamTrust(f)
-	if err != nil {
-		return err
-	}
-	capt := recorder.NewCapture(ctx, st, recorder.CaptureOptions{OutDir: outDir,
-		Run:   recorder.Options{Concurrency: conc, Logger: a.log, Client: fetchClient(pool, insecure, conc)},
-		Merge: recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep}})
+	pool, insecure := rf.pool, rf.insecure
+	rf.opts.Logger = a.log
+	capt := recorder.NewCapture(ctx, st, recorder.CaptureOptions{OutDir: outDir, Run: rf.opts, Merge: rf.mopts})
 
 	listen, _ := f.GetString("listen")
 	remote, _ := f.GetBool("allow-remote")
