@@ -22,7 +22,7 @@ var globalKeys = []string{"data-dir", "ca-dir", "quiet", "debug"}
 
 // runKeys are the settings of the commands that record (get, replay, watch)
 // that a config file or the environment may also give.
-var runKeys = []string{"concurrency", "retries", "allow-gaps", "keep-segments", "variant", "subs", "ffmpeg",
+var runKeys = []string{"concurrency", "retries", "allow-gaps", "keep-segments", "variant", "subs", "ffmpeg", "min-free",
 	"listen", "out-dir", "allow-remote", "upstream-ca", "insecure-upstream", "browser", "headless", "chromium"}
 
 // A setting is one key's effective value and where it came from.

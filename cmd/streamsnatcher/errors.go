@@ -114,6 +114,9 @@ func (a *app) report(ctx context.Context, err error) int {
 		hint = "check the URL: the origin has no such segment"
 	case errors.Is(err, recorder.ErrProbeLimit):
 		hint = "say how long it is: --count N, or --duration hh:mm:ss with --segment-seconds S"
+	case errors.Is(err, recorder.ErrLowDisk):
+		code = exitIncomplete
+		hint = "free some space, then resume with: " + resume + " (nothing downloaded is lost); or leave less free with --min-free, e.g. --min-free 100MB"
 	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		// Saving the session may have failed for the same reason: keep it to one line.
 		msg = strings.ReplaceAll(msg, "\n", "; ")

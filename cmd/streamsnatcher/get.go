@@ -98,6 +98,7 @@ func addRunFlags(f *pflag.FlagSet) {
 	f.String("audio", "", "master playlists and DASH: 'all' records every audio language as a separate track")
 	f.String("subs", "all", "master playlists: WebVTT subtitles to record: all, none, or a language (muxed, and kept beside the output as NAME.LANG.vtt)")
 	f.String("ffmpeg", "", "path of ffmpeg (default: from PATH)")
+	f.String("min-free", "512MiB", "free space to leave on the sessions' disk: downloads pause below it (e.g. 200MB, 2GiB; 0: none)")
 	addTrustFlags(f)
 	f.Duration("live-for", 0, "live playlists: stop recording after this long (e.g. 90m); default: until the playlist ends or Ctrl-C")
 	f.Bool("live-edge", false, "live playlists: start at the live edge (the last 3 segments) instead of the earliest still listed")

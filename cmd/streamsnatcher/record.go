@@ -4,9 +4,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -260,14 +262,53 @@ func (a *app) runFlags(f *pflag.FlagSet) (runSettings, error) {
 		return rs, usageError{fmt.Errorf("--live-for %s: must be positive", liveFor)}
 	}
 	liveEdge, _ := f.GetBool("live-edge")
+	minFreeFlag, _ := f.GetString("min-free")
+	minFree, err := parseSize(minFreeFlag)
+	if err != nil {
+		return rs, usageError{fmt.Errorf("--min-free %q: %w", minFreeFlag, err)}
+	}
+	if minFree == 0 {
+		minFree = -1 // recorder.Options: < 0 is no floor, 0 the default
+	}
 	pool, insecure, err := a.upstreamTrust(f)
 	if err != nil {
 		return rs, err
 	}
 	rs.pool, rs.insecure = pool, insecure
 	rs.opts = recorder.Options{Concurrency: conc, Attempts: tries, Client: fetchClient(pool, insecure, max(conc, 1)),
-		LiveFor: liveFor, LiveEdge: liveEdge}
+		LiveFor: liveFor, LiveEdge: liveEdge, MinFreeBytes: minFree}
 	rs.mopts = recorder.MergeOptions{AllowGaps: allowGaps, KeepSegments: keep, Variant: variant, Audio: audio,
 		Subtitles: subs, FFmpeg: ffmpeg}
 	return rs, nil
+}
+
+// parseSize reads a size such as 512MiB, 200MB, 2G or 1048576 (bytes): decimal units (kB, MB, GB, TB) are
+// powers of 1000, binary ones (KiB, MiB, GiB, TiB) and the bare letters (K, M, G, T) powers of 1024.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 {
+		return 0, errors.New("not a size: give a number and a unit, e.g. 200MB or 2GiB")
+	}
+	mult, ok := sizeUnits[strings.ToLower(unit)]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("unknown unit %q (use MB, GB, MiB, GiB, or bytes)", unit)
+	case v*mult > math.MaxInt64/2:
+		return 0, errors.New("too large")
+	}
+	return int64(v * mult), nil
+}
+
+var sizeUnits = map[string]float64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
+	"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
+	"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+	"t": 1 << 40, "tib": 1 << 40, "tb": 1e12,
 }
