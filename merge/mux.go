@@ -80,6 +80,11 @@ type Mux struct {
 	lastClose time.Time // when the last input was closed
 	err       error     // why the mux was aborted from inside (a failed start, an input without segments)
 	abortOnce sync.Once
+
+	// readEnds guards the inputs' read ends between ffmpeg's start, which hands them to ffmpeg and then
+	// closes ours, and an abort before that, which closes them itself: never both, never during the start.
+	readEnds       sync.Mutex
+	readEndsClosed bool
 }
 
 // A MuxInput is one track's way into a Mux. Append, AllowGaps and Close must be called from one goroutine
@@ -534,15 +539,16 @@ func (m *Mux) start() error {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, in.r)
 	}
 	m.log.Debug("starting ffmpeg", "job", "live mux", "args", args)
+	m.readEnds.Lock()
 	select {
 	case <-m.aborted:
+		m.readEnds.Unlock()
 		return m.abortErr()
 	default:
 	}
 	err := cmd.Start()
-	for _, in := range m.inputs {
-		in.r.Close() // ffmpeg holds the read ends; ours would keep writes from failing when it exits
-	}
+	m.closeReadEnds() // ffmpeg holds them; ours would keep writes from failing when it exits
+	m.readEnds.Unlock()
 	if err != nil {
 		return fmt.Errorf("mux: start ffmpeg: %w", err)
 	}
@@ -605,15 +611,22 @@ func (m *Mux) abortWith(err error) {
 		for _, in := range m.inputs {
 			in.w.Close()
 		}
-		select {
-		case <-m.started:
-		default:
-			for _, in := range m.inputs {
-				in.r.Close()
-			}
-		}
+		m.readEnds.Lock()
+		m.closeReadEnds() // unless ffmpeg's start did
+		m.readEnds.Unlock()
 		os.Remove(m.partial)
 	})
+}
+
+// closeReadEnds closes our copies of the inputs' read ends, once; call with readEnds held.
+func (m *Mux) closeReadEnds() {
+	if m.readEndsClosed {
+		return
+	}
+	m.readEndsClosed = true
+	for _, in := range m.inputs {
+		in.r.Close()
+	}
 }
 
 // kill ends a running ffmpeg and waits for it.
