@@ -54,6 +54,11 @@ func (a *app) runWatch(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	if rf.opts.LiveEdge {
+		// The capture maps the URLs of a live playlist's first window by their place in it, which the
+		// renumbering from the edge would shift.
+		return usageError{errors.New("--live-edge is for get: in watch a live recording starts at the earliest segment the playlist lists")}
+	}
 	ca, err := a.loadCA()
 	if err != nil {
 		return err
