@@ -45,6 +45,7 @@ for that browser only: nothing on the system changes. Ctrl-C leaves every sessio
 func (a *app) runWatch(cmd *cobra.Command, args []string) error {
 	ctx := cmd.Context()
 	f := cmd.Flags()
+	typedEdge := f.Changed("live-edge") // before the config's values count as set flags
 	if err := a.applyRunConfig(cmd); err != nil {
 		return err
 	}
@@ -56,8 +57,11 @@ func (a *app) runWatch(cmd *cobra.Command, args []string) error {
 	}
 	if rf.opts.LiveEdge {
 		// The capture maps the URLs of a live playlist's first window by their place in it, which the
-		// renumbering from the edge would shift.
-		return usageError{errors.New("--live-edge is for get: in watch a live recording starts at the earliest segment the playlist lists")}
+		// renumbering from the edge would shift. A live-edge: meant for get in the config is left to get.
+		if typedEdge {
+			return usageError{errors.New("--live-edge is for get: in watch a live recording starts at the earliest segment the playlist lists")}
+		}
+		rf.opts.LiveEdge = false
 	}
 	ca, err := a.loadCA()
 	if err != nil {
