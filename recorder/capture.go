@@ -65,9 +65,10 @@ type Capture struct {
 }
 
 type segRef struct {
-	l *live
-	t *Track
-	i int64
+	l     *live
+	t     *Track
+	i     int64
+	plain bool // neither encrypted nor a byte range: the browser's copy is the file kept
 }
 
 type trackRef struct {
@@ -462,7 +463,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			}
 			tr.l.pendingSegments[tr.t.ID] = urlsOf(p.Segments)
 			for i, sg := range p.Segments {
-				c.bySegURL.add(sg.URL, segRef{tr.l, tr.t, int64(i)})
+				c.bySegURL.add(sg.URL, segRef{tr.l, tr.t, int64(i), plainSegment(sg)})
 			}
 		}
 		c.refreshLocked(tr.l, h, "")
@@ -655,13 +656,18 @@ func (c *Capture) mapTrackLocked(l *live, t *Track) {
 	_ = os.MkdirAll(t.SegmentDir(), 0o700)
 	c.byList[stripQuery(t.Source)] = trackRef{l, t}
 	for i, sg := range t.Segments {
-		if sg.URL != "" && !sg.Gap {
-			c.bySegURL.add(sg.URL, segRef{l, t, int64(i)})
+		if sg.URL == "" || sg.Gap {
+			continue
+		}
+		if ref := (segRef{l, t, int64(i), plainSegment(sg)}); t.Live {
+			c.bySegURL.addExact(sg.URL, ref) // the next segment may differ in its query alone
+		} else {
+			c.bySegURL.add(sg.URL, ref)
 		}
 	}
 	for n, in := range t.Inits {
 		if in.Range == nil {
-			c.bySegURL.add(in.URL, segRef{l, t, initIndex(n + 1)})
+			c.bySegURL.add(in.URL, segRef{l, t, initIndex(n + 1), true})
 		}
 	}
 	for _, k := range t.Keys {
@@ -766,7 +772,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			ref.l.guard.Allow(u) // the browser fetched this stream's segments from there
 		}
 		c.refreshLocked(ref.l, h, "")
-		return c.teeLocked(ref.l, ref.t, ref.i, ex)
+		return c.teeLocked(ref, ex)
 	}
 	if c.liveDirs[dirOf(u)] {
 		return nil // a live broadcast's segment the follower fetches (not tee'd yet)
@@ -857,7 +863,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		return nil
 	}
 	c.refreshLocked(l, h, "")
-	tap := c.teeLocked(l, t, i, ex)
+	tap := c.teeLocked(segRef{l, t, i, true}, ex)
 	c.startLocked(l)
 	return tap
 }
@@ -941,11 +947,10 @@ func (c *Capture) land(l *live, k flightKey, f *flight) {
 // teeLocked saves the browser's copy of segment i, unless it is already on
 // disk or the backfill is fetching it. Encrypted streams are not tee'd: the
 // backfill fetches and decrypts every segment itself.
-func (c *Capture) teeLocked(l *live, t *Track, i int64, ex *proxy.Exchange) proxy.BodyTap {
-	if i >= 0 {
-		if sg := t.Segment(i); sg.Key != 0 || sg.Range != nil {
-			return nil // encrypted (kept decrypted) or a byte range of a bigger file: the backfill fetches it
-		}
+func (c *Capture) teeLocked(ref segRef, ex *proxy.Exchange) proxy.BodyTap {
+	l, t, i := ref.l, ref.t, ref.i
+	if i >= 0 && !ref.plain {
+		return nil // encrypted (kept decrypted) or a byte range of a bigger file: the backfill fetches it
 	}
 	l.asked = time.Now()
 	if l.swept || t.haveFile(i) {
@@ -1172,8 +1177,9 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 	var l *live
 	var t *Track
 	var i int64
+	plain := true
 	if ref, ok := c.bySegURL.find(u); ok {
-		l, t, i = ref.l, ref.t, ref.i
+		l, t, i, plain = ref.l, ref.t, ref.i, ref.plain
 	} else if sl := c.byShape[urltemplate.Shape(u)]; sl != nil && !sl.s.Main().Template.Tentative {
 		if idx, ok := sl.s.Main().Template.Match(u); ok {
 			l, t, i = sl, sl.s.Main(), idx
@@ -1183,7 +1189,7 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 		c.mu.Unlock()
 		return nil
 	}
-	if sg := t.Segment(i); i >= 0 && (sg.Key != 0 || sg.Range != nil) {
+	if i >= 0 && !plain {
 		c.mu.Unlock()
 		return nil // kept decrypted, or a range of a bigger file: the origin answers
 	}
@@ -1389,4 +1395,10 @@ func (c *Capture) Add(s *Session) error {
 	c.streams = append(c.streams, l)
 	c.kickLocked(l)
 	return nil
+}
+
+// plainSegment reports whether the browser's copy of sg is the file the
+// recording keeps: neither encrypted (kept decrypted) nor a byte range.
+func plainSegment(sg plan.Segment) bool {
+	return sg.Key == 0 && sg.Range == nil
 }

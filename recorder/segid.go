@@ -50,3 +50,10 @@ func (x *segIndex[T]) drop(gone func(T) bool) {
 		}
 	}
 }
+
+// addExact records that URL u, and only u (query included), names ref: a
+// live broadcast's segments may differ in their query alone, and the next
+// one's URL must never be taken for one listed before it.
+func (x *segIndex[T]) addExact(u string, ref T) {
+	x.exact[u] = ref
+}
