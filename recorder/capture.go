@@ -50,6 +50,7 @@ type Capture struct {
 	early    map[string]*Track     // renditions seen before their recording existed
 	inits    map[string]string     // fMP4 init segments seen, by directory URL and stream
 	liveDirs map[string]bool       // directories of live playlists' segments
+	aside    asideBook             // live segments the browser fetched before their follower listed them (capture_live.go)
 	// DASH manifests seen (capture_dash.go).
 	byManifest map[string]*dashRec // manifest URL (no query) → its recording
 	dashReps   *segIndex[dashRep]  // segment and init URLs of every video representation
@@ -118,6 +119,7 @@ type live struct {
 	waitSub         string    // the default subtitle playlist (URL without query) the start waits for
 	asked           time.Time // when the browser last asked for one of its segments
 	swept           bool      // done, and its segments removed: the origin answers the browser again
+	listed          []segURL  // the live follower's latest segments mapped, oldest first (capture_live.go)
 }
 
 // CaptureOptions configure a Capture.
@@ -149,7 +151,8 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 		byKey: map[string]trackRef{}, mediaOf: map[string]*masterRef{}, byMaster: map[string]*live{},
 		early: map[string]*Track{}, inits: map[string]string{}, liveDirs: map[string]bool{}, limits: o.Limits,
 		limiter: NewHostLimiter(o.Pace), linger: cmp.Or(o.Linger, DefaultLinger), keep: o.Merge.KeepSegments,
-		byManifest: map[string]*dashRec{}, dashReps: newSegIndex[dashRep](), dashDirs: map[string]bool{}}
+		byManifest: map[string]*dashRec{}, dashReps: newSegIndex[dashRep](), dashDirs: map[string]bool{},
+		aside: newAsideBook()}
 }
 
 // Wait blocks until every background backfill and merge has returned, then
@@ -775,7 +778,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		return c.teeLocked(ref, ex)
 	}
 	if c.liveDirs[dirOf(u)] {
-		return nil // a live broadcast's segment the follower fetches (not tee'd yet)
+		return c.asideLocked(u, ex) // a live broadcast's segment its follower has not listed yet
 	}
 	if c.underManifestLocked(u) {
 		return nil // another representation of a manifest seen: the player switched, or probes
@@ -1077,6 +1080,7 @@ func (c *Capture) runStream(l *live) {
 		o.Claim = func(ctx context.Context, track string, i int64, wait bool) Hold {
 			return c.claim(ctx, l, flightKey{track, i}, wait)
 		}
+		o.Listed = func(track string, from int64, segs []plan.Segment) { c.listed(l, track, from, segs) }
 		o.Limiter = c.limiter
 		c.mu.Lock()
 		o.Guard = l.guard
@@ -1159,9 +1163,10 @@ func (c *Capture) claim(ctx context.Context, l *live, k flightKey, wait bool) Ho
 // bytes arrive when the backfill (or another request of the browser) is
 // fetching it; and when neither, it lets the request go to the origin at once
 // and claims the segment for it, so the backfill keeps the browser's copy
-// instead of fetching it again. Segments of encrypted streams are kept
-// decrypted, which is not what the browser expects: those requests always go
-// to the origin. It implements proxy.Responder.
+// instead of fetching it again (a live segment its follower has not listed
+// yet is claimed by its URL: capture_live.go). Segments of encrypted streams
+// are kept decrypted, which is not what the browser expects: those requests
+// always go to the origin. It implements proxy.Responder.
 func (c *Capture) Respond(req *http.Request) *http.Response {
 	if req.Method != http.MethodGet {
 		return nil
@@ -1186,6 +1191,9 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 		}
 	}
 	if l == nil {
+		if whole && media.Classify(req.URL.Path, "") == media.KindSegment {
+			c.claimAsideLocked(u) // a live segment not listed yet: its follower waits for this copy
+		}
 		c.mu.Unlock()
 		return nil
 	}

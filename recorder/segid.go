@@ -57,3 +57,13 @@ func (x *segIndex[T]) drop(gone func(T) bool) {
 func (x *segIndex[T]) addExact(u string, ref T) {
 	x.exact[u] = ref
 }
+
+// remove forgets that URL u names ref.
+func (x *segIndex[T]) remove(u string, ref T) {
+	if v, ok := x.exact[u]; ok && v == ref {
+		delete(x.exact, u)
+	}
+	if k := stripQuery(u); x.loose[k] == ref {
+		delete(x.loose, k)
+	}
+}
