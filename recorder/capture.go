@@ -70,6 +70,7 @@ type segRef struct {
 	t     *Track
 	i     int64
 	plain bool // neither encrypted nor a byte range: the browser's copy is the file kept
+	live  bool // a live track's: its follower may wait for the browser's copy (liveClaimLapse)
 }
 
 type trackRef struct {
@@ -466,7 +467,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			}
 			tr.l.pendingSegments[tr.t.ID] = urlsOf(p.Segments)
 			for i, sg := range p.Segments {
-				c.bySegURL.add(sg.URL, segRef{tr.l, tr.t, int64(i), plainSegment(sg)})
+				c.bySegURL.add(sg.URL, segRef{tr.l, tr.t, int64(i), plainSegment(sg), false})
 			}
 		}
 		c.refreshLocked(tr.l, h, "")
@@ -662,7 +663,7 @@ func (c *Capture) mapTrackLocked(l *live, t *Track) {
 		if sg.URL == "" || sg.Gap {
 			continue
 		}
-		if ref := (segRef{l, t, int64(i), plainSegment(sg)}); t.Live {
+		if ref := (segRef{l, t, int64(i), plainSegment(sg), t.Live}); t.Live {
 			c.bySegURL.addExact(sg.URL, ref) // the next segment may differ in its query alone
 		} else {
 			c.bySegURL.add(sg.URL, ref)
@@ -670,7 +671,7 @@ func (c *Capture) mapTrackLocked(l *live, t *Track) {
 	}
 	for n, in := range t.Inits {
 		if in.Range == nil {
-			c.bySegURL.add(in.URL, segRef{l, t, initIndex(n + 1), true})
+			c.bySegURL.add(in.URL, segRef{l, t, initIndex(n + 1), true, false})
 		}
 	}
 	for _, k := range t.Keys {
@@ -866,7 +867,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		return nil
 	}
 	c.refreshLocked(l, h, "")
-	tap := c.teeLocked(segRef{l, t, i, true}, ex)
+	tap := c.teeLocked(segRef{l, t, i, true, false}, ex)
 	c.startLocked(l)
 	return tap
 }
@@ -1182,9 +1183,12 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 	var l *live
 	var t *Track
 	var i int64
-	plain := true
+	plain, lapse := true, browserClaimLapse
 	if ref, ok := c.bySegURL.find(u); ok {
 		l, t, i, plain = ref.l, ref.t, ref.i, ref.plain
+		if ref.live {
+			lapse = liveClaimLapse
+		}
 	} else if sl := c.byShape[urltemplate.Shape(u)]; sl != nil && !sl.s.Main().Template.Tentative {
 		if idx, ok := sl.s.Main().Template.Match(u); ok {
 			l, t, i = sl, sl.s.Main(), idx
@@ -1219,7 +1223,7 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 		// answer comes back, the claim lapses.
 		f = newFlight(true)
 		l.inflight[k] = f
-		time.AfterFunc(browserClaimLapse, func() {
+		time.AfterFunc(lapse, func() {
 			c.mu.Lock()
 			if !f.teed {
 				l.landLocked(k, f)
@@ -1241,6 +1245,11 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 
 // browserClaimLapse is how long a forwarded request's claim waits for its answer.
 const browserClaimLapse = 30 * time.Second
+
+// liveClaimLapse is browserClaimLapse for a live segment: a follower waiting
+// for it holds the recording back, and a recording that records nothing for
+// Options.LiveIdle (30 s at least, by default) stops.
+var liveClaimLapse = 5 * time.Second
 
 // parseRange reads a single "bytes=first-" or "bytes=first-last" range; last
 // is -1 when open. An empty header is the whole body (0, -1, true).

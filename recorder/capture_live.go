@@ -83,7 +83,7 @@ func (c *Capture) claimAsideLocked(u string) *asideCopy {
 	}
 	e := &asideCopy{l: l, f: newFlight(true), at: time.Now()}
 	c.aside.byURL[u] = e
-	time.AfterFunc(browserClaimLapse, func() {
+	time.AfterFunc(liveClaimLapse, func() {
 		c.mu.Lock()
 		if !e.f.teed {
 			c.asideFailedLocked(u, e)
@@ -189,7 +189,7 @@ func (c *Capture) listed(l *live, track string, from int64, segs []plan.Segment)
 		if sg.URL == "" || sg.Gap {
 			continue
 		}
-		ref := segRef{l, t, from + int64(n), plainSegment(sg)}
+		ref := segRef{l, t, from + int64(n), plainSegment(sg), true}
 		c.bySegURL.addExact(sg.URL, ref)
 		l.listed = append(l.listed, segURL{sg.URL, ref})
 		c.aside.dirs[dirOf(sg.URL)] = l

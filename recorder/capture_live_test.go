@@ -18,8 +18,9 @@ import (
 // The browser's copies of a live recording's segments, in the orders a
 // player and the follower meet: the follower waits for a copy on its way
 // that the player asked for before the follower listed it, takes a copy that
-// landed before it listed it, and never takes a copy of another segment whose
-// URL differs in its query alone.
+// landed before it listed it, never takes a copy of another segment whose
+// URL differs in its query alone, and does not wait long for a copy the
+// browser asked for and never got.
 func TestCaptureLiveBrowserCopies(t *testing.T) {
 	st, err := NewStore(t.TempDir())
 	if err != nil {
@@ -119,6 +120,20 @@ func TestCaptureLiveBrowserCopies(t *testing.T) {
 	c.listed(l, "video", 4, []plan.Segment{seg(4)})
 	if !kept(4, 4) {
 		t.Error("segment 4: not the browser's copy once listed")
+	}
+	// The player asked for segment 5 and gave up before any answer came (a
+	// seek): the follower's wait for that copy ends after liveClaimLapse.
+	defer func(d time.Duration) { liveClaimLapse = d }(liveClaimLapse)
+	liveClaimLapse = 50 * time.Millisecond
+	ask(5)
+	c.listed(l, "video", 5, []plan.Segment{seg(5)})
+	if h := c.claim(ctx, l, flightKey{"video", 5}, true); !h.Arrived || tr.Have(5) {
+		t.Errorf("segment 5, asked for and never answered: claim %+v, want the wait to end with nothing there", h)
+	}
+	if h := c.claim(ctx, l, flightKey{"video", 5}, false); h.Release == nil {
+		t.Errorf("segment 5 after the lapse: claim %+v, want it the follower's to fetch", h)
+	} else {
+		h.Release()
 	}
 	c.mu.Lock()
 	left := len(c.aside.byURL)
