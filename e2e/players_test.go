@@ -152,6 +152,7 @@ type cdnOptions struct {
 	page  string
 	delay time.Duration
 	cert  *tls.Certificate
+	live  bool // a live broadcast: its playlists change, served with no-store
 }
 
 func newCDN(t testing.TB, dir string) *cdn { return newCDNWith(t, dir, cdnOptions{}) }
@@ -185,6 +186,9 @@ func newCDNWith(t testing.TB, dir string, o cdnOptions) *cdn {
 		}
 		w.Header().Set("Access-Control-Expose-Headers", "Content-Length, Content-Range")
 		w.Header().Set("Cache-Control", "max-age=3600")
+		if c.o.live && path.Ext(r.URL.Path) == ".m3u8" {
+			w.Header().Set("Cache-Control", "no-store")
+		}
 		switch path.Ext(r.URL.Path) {
 		case ".m3u8":
 			w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
@@ -240,11 +244,13 @@ type playerRig struct {
 	cdn *cdn
 }
 
-func newPlayerRig(t testing.TB, dir string) *playerRig {
+func newPlayerRig(t testing.TB, dir string) *playerRig { return newPlayerRigWith(t, dir, cdnOptions{}) }
+
+func newPlayerRigWith(t testing.TB, dir string, o cdnOptions) *playerRig {
 	t.Helper()
 	needPlayers(t)
 	page := pageOrigin(t)
-	c := newCDN(t, dir)
+	c := newCDNWith(t, dir, o)
 	pool := x509.NewCertPool()
 	pool.AddCert(page.Certificate())
 	pool.AddCert(c.srv.Certificate())

@@ -18,13 +18,14 @@ type broadcaster struct {
 	base string     // the server's URL
 	done chan error // ffmpeg's exit
 
-	mu    sync.Mutex
-	fault func(w http.ResponseWriter, r *http.Request) bool // answers instead of the files when it returns true
+	mu     sync.Mutex
+	fault  func(w http.ResponseWriter, r *http.Request) bool // answers instead of the files when it returns true
+	served map[string]int                                    // complete 200 responses, by path
 }
 
 func newBroadcaster(t *testing.T) *broadcaster {
 	t.Helper()
-	b := &broadcaster{dir: t.TempDir(), done: make(chan error, 1)}
+	b := &broadcaster{dir: t.TempDir(), done: make(chan error, 1), served: map[string]int{}}
 	files := http.FileServer(http.Dir(b.dir))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.mu.Lock()
@@ -34,7 +35,13 @@ func newBroadcaster(t *testing.T) *broadcaster {
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		files.ServeHTTP(w, r)
+		cw := &servedWriter{ResponseWriter: w, code: http.StatusOK}
+		files.ServeHTTP(cw, r)
+		if cw.code == http.StatusOK && fmt.Sprint(cw.n) == w.Header().Get("Content-Length") {
+			b.mu.Lock()
+			b.served[r.URL.Path]++
+			b.mu.Unlock()
+		}
 	}))
 	t.Cleanup(srv.Close)
 	b.base = srv.URL
@@ -64,4 +71,29 @@ func (b *broadcaster) setFault(f func(w http.ResponseWriter, r *http.Request) bo
 	b.mu.Lock()
 	b.fault = f
 	b.mu.Unlock()
+}
+
+// servedCount is how many complete 200 responses the broadcaster gave for path.
+func (b *broadcaster) servedCount(path string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.served[path]
+}
+
+// servedWriter notes a response's status and the body bytes written.
+type servedWriter struct {
+	http.ResponseWriter
+	code int
+	n    int64
+}
+
+func (w *servedWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *servedWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
 }

@@ -50,6 +50,7 @@ type Capture struct {
 	early    map[string]*Track     // renditions seen before their recording existed
 	inits    map[string]string     // fMP4 init segments seen, by directory URL and stream
 	liveDirs map[string]bool       // directories of live playlists' segments
+	aside    asideBook             // live segments the browser fetched before their follower listed them (capture_live.go)
 	// DASH manifests seen (capture_dash.go).
 	byManifest map[string]*dashRec // manifest URL (no query) → its recording
 	dashReps   *segIndex[dashRep]  // segment and init URLs of every video representation
@@ -69,9 +70,11 @@ type Capture struct {
 }
 
 type segRef struct {
-	l *live
-	t *Track
-	i int64
+	l     *live
+	t     *Track
+	i     int64
+	plain bool // neither encrypted nor a byte range: the browser's copy is the file kept
+	live  bool // a live track's: its follower may wait for the browser's copy (liveClaimLapse)
 }
 
 type trackRef struct {
@@ -121,6 +124,7 @@ type live struct {
 	waitSub         string    // the default subtitle playlist (URL without query) the start waits for
 	asked           time.Time // when the browser last asked for one of its segments
 	swept           bool      // done, and its segments removed: the origin answers the browser again
+	listed          []segURL  // the live follower's latest segments mapped, oldest first (capture_live.go)
 }
 
 // CaptureOptions configure a Capture.
@@ -153,7 +157,7 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 		early: map[string]*Track{}, inits: map[string]string{}, liveDirs: map[string]bool{}, limits: o.Limits,
 		limiter: NewHostLimiter(o.Pace), linger: cmp.Or(o.Linger, DefaultLinger), keep: o.Merge.KeepSegments,
 		byManifest: map[string]*dashRec{}, dashReps: newSegIndex[dashRep](), dashDirs: map[string]bool{},
-		notRecorded: newSegIndex[*live]()}
+		notRecorded: newSegIndex[*live](), aside: newAsideBook()}
 }
 
 // Wait blocks until every background backfill and merge has returned, then
@@ -467,7 +471,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			}
 			tr.l.pendingSegments[tr.t.ID] = urlsOf(p.Segments)
 			for i, sg := range p.Segments {
-				c.bySegURL.add(sg.URL, segRef{tr.l, tr.t, int64(i)})
+				c.bySegURL.add(sg.URL, segRef{tr.l, tr.t, int64(i), plainSegment(sg), false})
 			}
 		}
 		c.refreshLocked(tr.l, h, "")
@@ -676,13 +680,18 @@ func (c *Capture) mapTrackLocked(l *live, t *Track) {
 	_ = os.MkdirAll(t.SegmentDir(), 0o700)
 	c.byList[stripQuery(t.Source)] = trackRef{l, t}
 	for i, sg := range t.Segments {
-		if sg.URL != "" && !sg.Gap {
-			c.bySegURL.add(sg.URL, segRef{l, t, int64(i)})
+		if sg.URL == "" || sg.Gap {
+			continue
+		}
+		if ref := (segRef{l, t, int64(i), plainSegment(sg), t.Live}); t.Live {
+			c.bySegURL.addExact(sg.URL, ref) // the next segment may differ in its query alone
+		} else {
+			c.bySegURL.add(sg.URL, ref)
 		}
 	}
 	for n, in := range t.Inits {
 		if in.Range == nil {
-			c.bySegURL.add(in.URL, segRef{l, t, initIndex(n + 1)})
+			c.bySegURL.add(in.URL, segRef{l, t, initIndex(n + 1), true, false})
 		}
 	}
 	for _, k := range t.Keys {
@@ -787,13 +796,13 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			ref.l.guard.Allow(u) // the browser fetched this stream's segments from there
 		}
 		c.refreshLocked(ref.l, h, "")
-		return c.teeLocked(ref.l, ref.t, ref.i, ex)
+		return c.teeLocked(ref, ex)
 	}
 	if _, ok := c.notRecorded.find(u); ok {
 		return nil // a rendition the recording leaves out
 	}
 	if c.liveDirs[dirOf(u)] {
-		return nil // a live broadcast's segment the follower fetches (not tee'd yet)
+		return c.asideLocked(u, ex) // a live broadcast's segment its follower has not listed yet
 	}
 	if c.underManifestLocked(u) {
 		return nil // another representation of a manifest seen: the player switched, or probes
@@ -881,7 +890,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		return nil
 	}
 	c.refreshLocked(l, h, "")
-	tap := c.teeLocked(l, t, i, ex)
+	tap := c.teeLocked(segRef{l, t, i, true, false}, ex)
 	c.startLocked(l)
 	return tap
 }
@@ -965,11 +974,10 @@ func (c *Capture) land(l *live, k flightKey, f *flight) {
 // teeLocked saves the browser's copy of segment i, unless it is already on
 // disk or the backfill is fetching it. Encrypted streams are not tee'd: the
 // backfill fetches and decrypts every segment itself.
-func (c *Capture) teeLocked(l *live, t *Track, i int64, ex *proxy.Exchange) proxy.BodyTap {
-	if i >= 0 {
-		if sg := t.Segment(i); sg.Key != 0 || sg.Range != nil {
-			return nil // encrypted (kept decrypted) or a byte range of a bigger file: the backfill fetches it
-		}
+func (c *Capture) teeLocked(ref segRef, ex *proxy.Exchange) proxy.BodyTap {
+	l, t, i := ref.l, ref.t, ref.i
+	if i >= 0 && !ref.plain {
+		return nil // encrypted (kept decrypted) or a byte range of a bigger file: the backfill fetches it
 	}
 	l.asked = time.Now()
 	if l.swept || t.haveFile(i) {
@@ -1096,6 +1104,7 @@ func (c *Capture) runStream(l *live) {
 		o.Claim = func(ctx context.Context, track string, i int64, wait bool) Hold {
 			return c.claim(ctx, l, flightKey{track, i}, wait)
 		}
+		o.Listed = func(track string, from int64, segs []plan.Segment) { c.listed(l, track, from, segs) }
 		o.Limiter = c.limiter
 		c.mu.Lock()
 		o.Guard = l.guard
@@ -1178,9 +1187,10 @@ func (c *Capture) claim(ctx context.Context, l *live, k flightKey, wait bool) Ho
 // bytes arrive when the backfill (or another request of the browser) is
 // fetching it; and when neither, it lets the request go to the origin at once
 // and claims the segment for it, so the backfill keeps the browser's copy
-// instead of fetching it again. Segments of encrypted streams are kept
-// decrypted, which is not what the browser expects: those requests always go
-// to the origin. It implements proxy.Responder.
+// instead of fetching it again (a live segment its follower has not listed
+// yet is claimed by its URL: capture_live.go). Segments of encrypted streams
+// are kept decrypted, which is not what the browser expects: those requests
+// always go to the origin. It implements proxy.Responder.
 func (c *Capture) Respond(req *http.Request) *http.Response {
 	if req.Method != http.MethodGet {
 		return nil
@@ -1196,18 +1206,25 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 	var l *live
 	var t *Track
 	var i int64
+	plain, lapse := true, browserClaimLapse
 	if ref, ok := c.bySegURL.find(u); ok {
-		l, t, i = ref.l, ref.t, ref.i
+		l, t, i, plain = ref.l, ref.t, ref.i, ref.plain
+		if ref.live {
+			lapse = liveClaimLapse
+		}
 	} else if sl := c.byShape[urltemplate.Shape(u)]; sl != nil && !sl.s.Main().Template.Tentative {
 		if idx, ok := sl.s.Main().Template.Match(u); ok {
 			l, t, i = sl, sl.s.Main(), idx
 		}
 	}
 	if l == nil {
+		if whole && media.Classify(req.URL.Path, "") == media.KindSegment {
+			c.claimAsideLocked(u) // a live segment not listed yet: its follower waits for this copy
+		}
 		c.mu.Unlock()
 		return nil
 	}
-	if sg := t.Segment(i); i >= 0 && (sg.Key != 0 || sg.Range != nil) {
+	if i >= 0 && !plain {
 		c.mu.Unlock()
 		return nil // kept decrypted, or a range of a bigger file: the origin answers
 	}
@@ -1229,7 +1246,7 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 		// answer comes back, the claim lapses.
 		f = newFlight(true)
 		l.inflight[k] = f
-		time.AfterFunc(browserClaimLapse, func() {
+		time.AfterFunc(lapse, func() {
 			c.mu.Lock()
 			if !f.teed {
 				l.landLocked(k, f)
@@ -1251,6 +1268,11 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 
 // browserClaimLapse is how long a forwarded request's claim waits for its answer.
 const browserClaimLapse = 30 * time.Second
+
+// liveClaimLapse is browserClaimLapse for a live segment: a follower waiting
+// for it holds the recording back, and a recording that records nothing for
+// Options.LiveIdle (30 s at least, by default) stops.
+var liveClaimLapse = 5 * time.Second
 
 // parseRange reads a single "bytes=first-" or "bytes=first-last" range; last
 // is -1 when open. An empty header is the whole body (0, -1, true).
@@ -1414,4 +1436,10 @@ func (c *Capture) Add(s *Session) error {
 	c.streams = append(c.streams, l)
 	c.kickLocked(l)
 	return nil
+}
+
+// plainSegment reports whether the browser's copy of sg is the file the
+// recording keeps: neither encrypted (kept decrypted) nor a byte range.
+func plainSegment(sg plan.Segment) bool {
+	return sg.Key == 0 && sg.Range == nil
 }

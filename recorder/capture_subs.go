@@ -177,5 +177,5 @@ func (c *Capture) subtitleTap(ex *proxy.Exchange) proxy.BodyTap {
 		ref.l.guard.Allow(u)
 	}
 	c.refreshLocked(ref.l, keptHeaders(ex.Req.Header), "")
-	return c.teeLocked(ref.l, ref.t, ref.i, ex)
+	return c.teeLocked(ref, ex)
 }

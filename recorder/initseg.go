@@ -64,5 +64,5 @@ func (c *Capture) onInit(ex *proxy.Exchange) proxy.BodyTap {
 		return c.rememberInitLocked(ex)
 	}
 	c.refreshLocked(ref.l, keptHeaders(ex.Req.Header), "")
-	return c.teeLocked(ref.l, ref.t, ref.i, ex)
+	return c.teeLocked(ref, ex)
 }

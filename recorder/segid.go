@@ -50,3 +50,20 @@ func (x *segIndex[T]) drop(gone func(T) bool) {
 		}
 	}
 }
+
+// addExact records that URL u, and only u (query included), names ref: a
+// live broadcast's segments may differ in their query alone, and the next
+// one's URL must never be taken for one listed before it.
+func (x *segIndex[T]) addExact(u string, ref T) {
+	x.exact[u] = ref
+}
+
+// remove forgets that URL u names ref.
+func (x *segIndex[T]) remove(u string, ref T) {
+	if v, ok := x.exact[u]; ok && v == ref {
+		delete(x.exact, u)
+	}
+	if k := stripQuery(u); x.loose[k] == ref {
+		delete(x.loose, k)
+	}
+}

@@ -1,0 +1,232 @@
+package recorder
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/streamsnatcher/streamsnatcher/plan"
+	"github.com/streamsnatcher/streamsnatcher/proxy"
+)
+
+// A live HLS recording's follower (live.go) fetches the segments its playlist
+// adds while the page plays the same segments through the proxy. So that the
+// origin serves each of them once, the follower tells the capture what it
+// lists before it fetches it (Options.Listed): the capture maps those URLs,
+// query included, as it maps a VOD's, so that the browser's copies are tee'd
+// (onSegment) and the follower's claim waits for a copy on its way. A segment
+// the browser fetches before the follower lists it (the player reloaded the
+// playlist first) is tee'd aside under its URL and becomes the segment's
+// file, or its flight while it arrives, when the follower lists that URL. The
+// browser's requests never wait for the recorder: they go to the origin as
+// they would, only their bodies are kept.
+
+// An asideCopy is the browser's copy of a live segment not listed yet.
+type asideCopy struct {
+	l      *live
+	path   string    // where the copy lands
+	f      *flight   // the copy's flight: the segment's once listed
+	at     time.Time // when the browser fetched it
+	landed bool      // the tee ended: ok says whether path holds a complete copy
+	ok     bool
+	listed bool // the follower listed it: t, k say which segment it is (drop: not to be used)
+	drop   bool
+	t      *Track
+	k      flightKey
+}
+
+// An asideBook holds the copies kept aside, at most maxAside, each for at
+// most asideAge, and which live recording lists segments under which directory.
+type asideBook struct {
+	byURL map[string]*asideCopy
+	dirs  map[string]*live
+	n     int // copies made, to name their files
+}
+
+func newAsideBook() asideBook {
+	return asideBook{byURL: map[string]*asideCopy{}, dirs: map[string]*live{}}
+}
+
+const (
+	// maxAside bounds the copies kept aside: a player buffers a few segments
+	// ahead of the follower's next reload, not dozens.
+	maxAside = 32
+	// asideAge is how long a copy waits to be listed: the follower reloads
+	// every target duration; one never listed (another variant's segment in
+	// the same directory) is removed after it.
+	asideAge = time.Minute
+	// maxListed bounds the listed URLs of a live recording kept mapped (many
+	// windows' worth): the map does not grow with the broadcast's length.
+	maxListed = 1024
+)
+
+// A segURL is a URL mapped to a segment of a live recording.
+type segURL struct {
+	url string
+	ref segRef
+}
+
+// claimAsideLocked claims URL u, a segment under a live recording's
+// directory that its follower has not listed, for the browser's request about
+// to go to the origin: if the follower lists it meanwhile, it waits for this
+// copy instead of fetching its own. It returns nil when u is not such a
+// segment or is claimed already. The claim lapses if no answer is tee'd.
+func (c *Capture) claimAsideLocked(u string) *asideCopy {
+	l := c.aside.dirs[dirOf(u)]
+	if l == nil || !l.running || l.userPaused || l.deleted || l.swept {
+		return nil
+	}
+	if c.aside.byURL[u] != nil || len(c.aside.byURL) >= maxAside {
+		return nil
+	}
+	e := &asideCopy{l: l, f: newFlight(true), at: time.Now()}
+	c.aside.byURL[u] = e
+	time.AfterFunc(liveClaimLapse, func() {
+		c.mu.Lock()
+		if !e.f.teed {
+			c.asideFailedLocked(u, e)
+		}
+		c.mu.Unlock()
+	})
+	return e
+}
+
+// asideLocked tees the browser's copy of a segment under a live recording's
+// directory that its follower has not listed yet.
+func (c *Capture) asideLocked(u string, ex *proxy.Exchange) proxy.BodyTap {
+	e := c.aside.byURL[u]
+	if e == nil {
+		if e = c.claimAsideLocked(u); e == nil {
+			return nil
+		}
+	}
+	if e.f.teed || e.landed {
+		return nil // another request of the browser is fetching it
+	}
+	e.f.teed = true
+	l := e.l
+	var tap *fileTap
+	if c.teeAllowed(l.s, ex.ContentLength) {
+		c.aside.n++
+		e.path = filepath.Join(l.s.Dir(), "tee", fmt.Sprintf("aside-%d", c.aside.n))
+		tap = newFileTap(l.s, e.path, ex.ContentLength, c.segmentCap(), func(ok bool) { c.asideLanded(u, e, ok) })
+	}
+	if tap == nil {
+		c.asideFailedLocked(u, e)
+		return nil // not a typed nil in the interface
+	}
+	tap.answer = newAnswer(ex.Req.Header, ex.RespHeader)
+	tap.showTo(e.f.g)
+	l.asked = time.Now()
+	return tap
+}
+
+// asideFailedLocked ends a copy kept aside that did not arrive: the follower,
+// if it listed it and waits for it, fetches the segment itself.
+func (c *Capture) asideFailedLocked(u string, e *asideCopy) {
+	if e.landed {
+		return
+	}
+	e.landed = true
+	if c.aside.byURL[u] == e {
+		delete(c.aside.byURL, u)
+	}
+	if e.listed && !e.drop {
+		e.l.landLocked(e.k, e.f)
+	}
+}
+
+// asideLanded ends the tee of a copy kept aside: a listed one becomes its
+// segment's file; one not listed yet waits for the follower.
+func (c *Capture) asideLanded(u string, e *asideCopy, ok bool) {
+	c.mu.Lock()
+	if !ok {
+		c.asideFailedLocked(u, e)
+		c.mu.Unlock()
+		return
+	}
+	e.landed, e.ok = true, true
+	listed := e.listed
+	c.mu.Unlock()
+	if listed {
+		c.adopt(e)
+	}
+}
+
+// adopt makes a landed copy the file of the segment it was listed as, and
+// ends its flight: the follower, if it waits for it, finds the file there.
+func (c *Capture) adopt(e *asideCopy) {
+	if e.ok {
+		if e.drop {
+			os.Remove(e.path)
+			os.Remove(answerPath(e.path))
+		} else if err := moveSegment(e.path, e.t.SegmentPath(e.k.i)); err != nil {
+			c.log.Warn("could not keep the browser's copy of a live segment", "session", e.l.s.ID, "err", err)
+		}
+	}
+	if !e.drop {
+		c.land(e.l, e.k, e.f)
+	}
+}
+
+// listed maps the segments the follower of l's track adds to its plan, from
+// index from, before it fetches them. A copy the browser fetched of one of
+// them is its file, or its flight while it arrives. It also forgets the
+// oldest mappings and the copies that waited too long.
+func (c *Capture) listed(l *live, track string, from int64, segs []plan.Segment) {
+	var adopt []*asideCopy
+	var stale []string
+	now := time.Now()
+	c.mu.Lock()
+	t := l.s.Track(track)
+	if t == nil || l.deleted {
+		c.mu.Unlock()
+		return
+	}
+	for n, sg := range segs {
+		if sg.URL == "" || sg.Gap {
+			continue
+		}
+		ref := segRef{l, t, from + int64(n), plainSegment(sg), true}
+		c.bySegURL.addExact(sg.URL, ref)
+		l.listed = append(l.listed, segURL{sg.URL, ref})
+		c.aside.dirs[dirOf(sg.URL)] = l
+		e := c.aside.byURL[sg.URL]
+		if e == nil || e.l != l {
+			continue
+		}
+		delete(c.aside.byURL, sg.URL)
+		k := flightKey{t.ID, ref.i}
+		e.listed, e.t, e.k = true, t, k
+		if !ref.plain || l.inflight[k] != nil || t.haveFile(ref.i) {
+			e.drop = true // encrypted, a range, or another copy is there: not this one
+		} else {
+			l.inflight[k] = e.f
+		}
+		if e.landed {
+			adopt = append(adopt, e) // landed well: failed ones are not kept
+		}
+	}
+	if n := len(l.listed) - maxListed; n > 0 {
+		for _, m := range l.listed[:n] {
+			c.bySegURL.remove(m.url, m.ref)
+		}
+		l.listed = slices.Delete(l.listed, 0, n)
+	}
+	for u, e := range c.aside.byURL {
+		if e.landed && e.ok && now.Sub(e.at) > asideAge {
+			delete(c.aside.byURL, u)
+			stale = append(stale, e.path)
+		}
+	}
+	c.mu.Unlock()
+	for _, e := range adopt {
+		c.adopt(e)
+	}
+	for _, p := range stale {
+		os.Remove(p)
+		os.Remove(answerPath(p))
+	}
+}

@@ -1,0 +1,144 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/streamsnatcher/streamsnatcher/plan"
+	"github.com/streamsnatcher/streamsnatcher/proxy"
+)
+
+// The browser's copies of a live recording's segments, in the orders a
+// player and the follower meet: the follower waits for a copy on its way
+// that the player asked for before the follower listed it, takes a copy that
+// landed before it listed it, never takes a copy of another segment whose
+// URL differs in its query alone, and does not wait long for a copy the
+// browser asked for and never got.
+func TestCaptureLiveBrowserCopies(t *testing.T) {
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCapture(ctx, st, CaptureOptions{Run: Options{Logger: testLogger(t)}})
+	const base = "https://cdn.example/live/"
+	s := &Session{Source: "watch", Input: base + "live.m3u8"}
+	tr := &Track{Track: plan.Track{ID: "video", Kind: plan.Video, Live: true, Source: base + "live.m3u8", Ext: ".ts"},
+		Follower: &LiveState{}}
+	s.AddTrack(tr)
+	c.mu.Lock()
+	l, err := c.newLive(s, "")
+	if err == nil {
+		l.running = true // as while its follower runs
+		c.liveDirs[base] = true
+		err = os.MkdirAll(tr.SegmentDir(), 0o700)
+	}
+	c.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := func(n int) plan.Segment {
+		return plan.Segment{URL: fmt.Sprintf("%sseg.ts?n=%d", base, n), Sequence: int64(n)}
+	}
+	body := func(n int) []byte {
+		b := bytes.Repeat([]byte{0x47}, 3*188)
+		b[1] = byte(n)
+		return b
+	}
+	// ask is the browser's request: not answered by the capture, so forwarded;
+	// the origin's answer then arrives through the tap once reply is called.
+	ask := func(n int) (reply func()) {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, seg(n).URL, nil)
+		if resp := c.Respond(req); resp != nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			t.Fatalf("segment %d: answered by the capture, want it forwarded", n)
+		}
+		return func() {
+			ex := &proxy.Exchange{Req: req, Status: http.StatusOK, RespHeader: http.Header{"Content-Type": {"video/mp2t"}},
+				ContentLength: int64(len(body(n))), Received: time.Now()}
+			tap := c.Observe(ex)
+			if tap == nil {
+				t.Fatalf("segment %d: the browser's copy is not kept", n)
+			}
+			if _, err := tap.Write(body(n)); err != nil {
+				t.Fatal(err)
+			}
+			tap.Close(nil)
+		}
+	}
+	kept := func(i int64, n int) bool {
+		b, err := os.ReadFile(tr.SegmentPath(i))
+		return err == nil && bytes.Equal(b, body(n))
+	}
+	c.listed(l, "video", 0, []plan.Segment{seg(0)}) // the follower's first list: the directory is the recording's
+
+	// The player asked for segment 1 before the follower listed it; its answer arrives after.
+	reply := ask(1)
+	c.listed(l, "video", 1, []plan.Segment{seg(1)})
+	if h := c.claim(ctx, l, flightKey{"video", 1}, false); !h.Busy {
+		t.Fatalf("segment 1 listed while the browser fetches it: claim %+v, want busy (wait for the browser's copy)", h)
+	}
+	done := make(chan Hold, 1)
+	go func() { done <- c.claim(ctx, l, flightKey{"video", 1}, true) }()
+	reply()
+	// The waiting claim ends with the copy arrived (or, had it not started
+	// waiting yet, claims a segment already on disk, which the backfill keeps).
+	if h := <-done; h.Busy || !kept(1, 1) {
+		t.Errorf("segment 1: claim %+v, kept %v; want the browser's copy arrived as its file", h, kept(1, 1))
+	} else if h.Release != nil {
+		h.Release()
+	}
+
+	// Segment 2 arrived in full before the follower listed it.
+	ask(2)()
+	c.listed(l, "video", 2, []plan.Segment{seg(2)})
+	if !kept(2, 2) {
+		t.Error("segment 2, fetched by the browser before it was listed: not its file once listed, want the browser's copy")
+	}
+
+	// The browser's seg.ts?n=4 is not seg.ts?n=3.
+	ask(4)()
+	c.listed(l, "video", 3, []plan.Segment{seg(3)})
+	if tr.Have(3) {
+		t.Error("segment 3: a file before anything fetched it, want none (the browser fetched seg.ts?n=4)")
+	}
+	if h := c.claim(ctx, l, flightKey{"video", 3}, false); h.Release == nil {
+		t.Errorf("segment 3: claim %+v, want it the follower's to fetch", h)
+	} else {
+		h.Release()
+	}
+	c.listed(l, "video", 4, []plan.Segment{seg(4)})
+	if !kept(4, 4) {
+		t.Error("segment 4: not the browser's copy once listed")
+	}
+	// The player asked for segment 5 and gave up before any answer came (a
+	// seek): the follower's wait for that copy ends after liveClaimLapse.
+	defer func(d time.Duration) { liveClaimLapse = d }(liveClaimLapse)
+	liveClaimLapse = 50 * time.Millisecond
+	ask(5)
+	c.listed(l, "video", 5, []plan.Segment{seg(5)})
+	if h := c.claim(ctx, l, flightKey{"video", 5}, true); !h.Arrived || tr.Have(5) {
+		t.Errorf("segment 5, asked for and never answered: claim %+v, want the wait to end with nothing there", h)
+	}
+	if h := c.claim(ctx, l, flightKey{"video", 5}, false); h.Release == nil {
+		t.Errorf("segment 5 after the lapse: claim %+v, want it the follower's to fetch", h)
+	} else {
+		h.Release()
+	}
+	c.mu.Lock()
+	left := len(c.aside.byURL)
+	c.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d copies still kept aside, want none: each was listed", left)
+	}
+}
