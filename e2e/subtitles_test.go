@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,15 +14,8 @@ import (
 	"github.com/streamsnatcher/streamsnatcher/webvtt"
 )
 
-// subtitleCues are the subtitles subtitledStream is made with, in seconds.
-var subtitleCues = []struct {
-	start, end float64
-	text       string
-}{
-	{0.5, 1.5, "first cue"},
-	{2.2, 3.0, "second cue"},
-	{3.6, 4.4, "third cue"},
-}
+// subtitleCues are the subtitles subtitledStream is made with.
+var subtitleCues = testmedia.SubtitleCues
 
 // subtitledStream makes, with ffmpeg's hls muxer, a 5 s stream in 1 s segments whose master playlist offers
 // English WebVTT subtitles with DEFAULT=YES (hls.js shows those unasked): out_0.m3u8 (video and audio in one
@@ -32,36 +23,7 @@ var subtitleCues = []struct {
 func subtitledStream(t *testing.T) (string, []string) {
 	t.Helper()
 	dir := t.TempDir()
-	var srt strings.Builder
-	for i, c := range subtitleCues {
-		ms := func(s float64) string {
-			n := int64(math.Round(s * 1000))
-			return fmt.Sprintf("%02d:%02d:%02d,%03d", n/3600000, n/60000%60, n/1000%60, n%1000)
-		}
-		fmt.Fprintf(&srt, "%d\n%s --> %s\n%s\n\n", i+1, ms(c.start), ms(c.end), c.text)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "in.srt"), []byte(srt.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=5",
-		"-f", "lavfi", "-i", "sine=frequency=440:duration=5:sample_rate=48000",
-		"-i", "in.srt", "-map", "0:v", "-map", "1:a", "-map", "2:s",
-		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-c:s", "webvtt",
-		"-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
-		"-var_stream_map", "v:0,a:0,s:0,sgroup:subs,language:en", "-master_pl_name", "master.m3u8",
-		"-hls_segment_filename", "seg_%v_%03d.ts", "out_%v.m3u8")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
-	if err := os.Remove(filepath.Join(dir, "in.srt")); err != nil {
-		t.Fatal(err)
-	}
-	master, err := os.ReadFile(filepath.Join(dir, "master.m3u8"))
-	if err != nil || !strings.Contains(string(master), "TYPE=SUBTITLES") || !strings.Contains(string(master), "DEFAULT=YES") {
-		t.Fatalf("ffmpeg's master playlist offers no default subtitles (%v):\n%s", err, master)
-	}
+	testmedia.SubtitledHLS(t, dir)
 	var files []string
 	for _, pat := range []string{"*.ts", "*.vtt"} {
 		names, _ := filepath.Glob(filepath.Join(dir, pat))
@@ -118,9 +80,9 @@ func TestPlayerSubtitles(t *testing.T) {
 	}
 	for k, c := range cues {
 		want := subtitleCues[k]
-		if math.Abs(c.Start.Seconds()-want.start) > 0.1 || math.Abs(c.End.Seconds()-want.end) > 0.1 || c.Text != want.text {
+		if math.Abs(c.Start.Seconds()-want.Start) > 0.1 || math.Abs(c.End.Seconds()-want.End) > 0.1 || c.Text != want.Text {
 			t.Errorf("%s: cue %d %.3f–%.3f %q, want %.3f–%.3f %q ± 0.1 s", beside, k, c.Start.Seconds(), c.End.Seconds(), c.Text,
-				want.start, want.end, want.text)
+				want.Start, want.End, want.Text)
 		}
 	}
 	t.Logf("played 2 s after %.1fs; recording done %.1fs after the start", playedAfter.Seconds(), time.Since(start).Seconds())

@@ -17,15 +17,8 @@ import (
 	"github.com/streamsnatcher/streamsnatcher/webvtt"
 )
 
-// sourceCues are the subtitles the test media is made with, in seconds.
-var sourceCues = []struct {
-	start, end float64
-	text       string
-}{
-	{0.5, 1.5, "first cue"},
-	{2.2, 3.0, "second cue"},
-	{3.6, 4.4, "third cue"},
-}
+// sourceCues are the subtitles the test media is made with.
+var sourceCues = testmedia.SubtitleCues
 
 // frenchText is what the French rendition says instead of the English.
 func frenchText(s string) string { return strings.ReplaceAll(s, "cue", "repère") }
@@ -48,26 +41,7 @@ func subtitleMedia(t *testing.T) string {
 	if err := os.Mkdir(plain, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var srt strings.Builder
-	for i, c := range sourceCues {
-		fmt.Fprintf(&srt, "%d\n%s --> %s\n%s\n\n", i+1, srtTime(c.start), srtTime(c.end), c.text)
-	}
-	if err := os.WriteFile(filepath.Join(root, "in.srt"), []byte(srt.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=5",
-		"-f", "lavfi", "-i", "sine=frequency=440:duration=5:sample_rate=48000",
-		"-i", filepath.Join(root, "in.srt"),
-		"-map", "0:v", "-map", "1:a", "-map", "2:s",
-		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-c:s", "webvtt",
-		"-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
-		"-var_stream_map", "v:0,a:0,s:0,sgroup:subs,language:en", "-master_pl_name", "master.m3u8",
-		"-hls_segment_filename", "seg_%v_%03d.ts", "out_%v.m3u8")
-	cmd.Dir = plain
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	testmedia.SubtitledHLS(t, plain)
 	master := readText(t, filepath.Join(plain, "master.m3u8"))
 	en := regexp.MustCompile(`(?m)^#EXT-X-MEDIA:TYPE=SUBTITLES.*$`).FindString(master)
 	if en == "" || !strings.Contains(master, `SUBTITLES="subs"`) {
@@ -116,11 +90,6 @@ func subtitleMedia(t *testing.T) string {
 		writeText(t, filepath.Join(disc, name), head+body+"#EXT-X-DISCONTINUITY\n"+body+"#EXT-X-ENDLIST\n")
 	}
 	return root
-}
-
-func srtTime(s float64) string {
-	ms := int64(math.Round(s * 1000))
-	return fmt.Sprintf("%02d:%02d:%02d,%03d", ms/3600000, ms/60000%60, ms/1000%60, ms%1000)
 }
 
 func readText(t *testing.T, p string) string {
@@ -254,14 +223,14 @@ func checkCues(t *testing.T, what, p, lang string, sections int, sectionLength f
 	for k, c := range got {
 		src := sourceCues[k%len(sourceCues)]
 		shift := float64(k/len(sourceCues)) * sectionLength
-		text := src.text
+		text := src.Text
 		if lang == "fr" {
 			text = frenchText(text)
 		}
-		if start, end := c.Start.Seconds(), c.End.Seconds(); math.Abs(start-src.start-shift) > 0.1 ||
-			math.Abs(end-src.end-shift) > 0.1 || c.Text != text {
+		if start, end := c.Start.Seconds(), c.End.Seconds(); math.Abs(start-src.Start-shift) > 0.1 ||
+			math.Abs(end-src.End-shift) > 0.1 || c.Text != text {
 			t.Errorf("%s: cue %d %.3f–%.3f %q, want %.3f–%.3f %q ± 0.1 s", what, k, start, end, c.Text,
-				src.start+shift, src.end+shift, text)
+				src.Start+shift, src.End+shift, text)
 		}
 	}
 }
