@@ -555,6 +555,12 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			}
 			l.waiting++
 		}
+		for key, et := range c.early {
+			if er := c.mediaOf[key]; er != nil && er.master == ref.master && et.Kind == plan.Audio {
+				delete(c.early, key)
+				c.leaveOutLocked(l, et) // fetched before the variant, and not among the audio chosen
+			}
+		}
 		waitAudio := l.waiting > 0
 		c.waitDefaultSubtitlesLocked(l, ref)
 		_ = l.s.Save()

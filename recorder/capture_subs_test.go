@@ -149,18 +149,23 @@ func TestCaptureRecordsTheChosenAudio(t *testing.T) {
 	m := testmedia.HLSMatrix(t)
 	cs := m.Cases[testmedia.CaseSeparate]
 	o := testorigin.Start(t, testorigin.Options{Dir: cs.Dir, Prefix: "/hls/"})
-	st, err := NewStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	// The player: the master, the video and the default (English) audio playlists in either order, a
+	// segment of each.
+	for _, order := range [][]string{{"stream_0.m3u8", "stream_1.m3u8"}, {"stream_1.m3u8", "stream_0.m3u8"}} {
+		t.Run(order[0]+" first", func(t *testing.T) {
+			st, err := NewStore(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts(), Merge: MergeOptions{Audio: "fr"}})
+			t.Cleanup(func() { cancel(); c.Wait() })
+			h := map[string]string{"Referer": testReferer}
+			for _, name := range append(append([]string{cs.Entry}, order...), "stream_0_000.ts", "stream_1_000.ts") {
+				browse(t, c, o.URL+name, []byte(readText(t, filepath.Join(cs.Dir, name))), h)
+			}
+			s := waitState(t, st, onlySession(t, st).ID, StateDone)
+			checkMatrixOutput(t, cs, s.Output, []string{"fr"}, []string{"fra"})
+		})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts(), Merge: MergeOptions{Audio: "fr"}})
-	t.Cleanup(func() { cancel(); c.Wait() })
-	h := map[string]string{"Referer": testReferer}
-	// The player: the master, the video playlist, the default (English) audio playlist, a segment of each.
-	for _, name := range []string{cs.Entry, "stream_0.m3u8", "stream_1.m3u8", "stream_0_000.ts", "stream_1_000.ts"} {
-		browse(t, c, o.URL+name, []byte(readText(t, filepath.Join(cs.Dir, name))), h)
-	}
-	s := waitState(t, st, onlySession(t, st).ID, StateDone)
-	checkMatrixOutput(t, cs, s.Output, []string{"fr"}, []string{"fra"})
 }
