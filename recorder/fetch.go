@@ -79,9 +79,10 @@ type fetcher struct {
 	// their 2-core benchmark about 0.1 s of CPU in inode allocation.
 	answers bool
 	// head, if set, is shown the first headSize bytes (fewer for a shorter body) written to the segment
-	// file at path, as they are written: what a merge needs to start before the segment is complete. It
-	// must not keep b.
-	head func(path string, b []byte)
+	// file headPath, as they are written: what a merge needs to start before the segment is complete. It
+	// must not keep b; a retry shows them again.
+	headPath string
+	head     func(b []byte)
 }
 
 // headSize is how much of a segment's start fetcher.head is shown: an MPEG-TS PAT and PMT come in the first
@@ -246,13 +247,13 @@ func (f *fetcher) fetchShown(ctx context.Context, url string, rng *plan.ByteRang
 	// body → [decrypt] → [sniff] → [head] → file [→ the browser]
 	var w io.Writer = out
 	var hw *headWriter
-	if f.head != nil {
-		hw = &headWriter{w: out, fn: func(b []byte) { f.head(path, b) }}
+	if f.head != nil && path == f.headPath {
+		hw = &headWriter{w: w, fn: f.head}
 		w = hw
 	}
 	if g != nil {
 		g.start(partial, newAnswer(req.Header, resp.Header), resp.ContentLength)
-		w = &countWriter{w: out, g: g}
+		w = &countWriter{w: w, g: g}
 	}
 	var sw *sniffWriter
 	if sniff || dec != nil {

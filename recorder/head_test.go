@@ -8,13 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
 )
 
-// The fetcher shows a segment's first headSize bytes, once, while the body is still arriving (the merge starts
-// ffmpeg on them); a body shorter than that is shown whole when it ends, and nothing is shown of a body that
-// is not media.
+// The fetcher shows the first headSize bytes of the segment it is told of (headPath), once, while the body is
+// still arriving (the merge starts ffmpeg on them); a body shorter than that is shown whole when it ends, and
+// nothing is shown of another segment or of a body that is not media.
 func TestFetcherShowsTheHead(t *testing.T) {
 	m := testmedia.ForTest(t, testmedia.Small)
 	seg := m.Bytes(0)
@@ -41,33 +42,68 @@ func TestFetcherShowsTheHead(t *testing.T) {
 		b    []byte
 	}
 	heads := make(chan shown, 10)
-	f := &fetcher{client: srv.Client(), maxBytes: 64 << 20, head: func(path string, b []byte) {
-		heads <- shown{path, bytes.Clone(b)}
-		if filepath.Base(path) == "0.ts" {
+	f := &fetcher{client: srv.Client(), maxBytes: 64 << 20}
+	f.head = func(b []byte) {
+		heads <- shown{f.headPath, bytes.Clone(b)}
+		if filepath.Base(f.headPath) == "0.ts" {
 			close(release)
 		}
-	}}
+	}
+
+	next := func() shown {
+		t.Helper()
+		select {
+		case got := <-heads:
+			return got
+		case <-time.After(10 * time.Second):
+			t.Fatal("no head shown within 10 s")
+			return shown{}
+		}
+	}
 
 	p := filepath.Join(dir, "0.ts")
+	f.headPath = p
 	if _, err := f.fetch(context.Background(), srv.URL+"/seg.ts", p, true); err != nil {
 		t.Fatalf("fetch: %v", err)
 	}
-	if got := <-heads; got.path != p || !bytes.Equal(got.b, seg[:headSize]) {
+	if got := next(); got.path != p || !bytes.Equal(got.b, seg[:headSize]) {
 		t.Errorf("head of a segment: %s, %d bytes; want %s, its first %d bytes", got.path, len(got.b), p, headSize)
 	}
 	if b, err := os.ReadFile(p); err != nil || !bytes.Equal(b, seg) {
 		t.Errorf("segment file: %d bytes, %v; want the whole segment", len(b), err)
 	}
 
+	// Another segment's head is not shown.
+	if _, err := f.fetch(context.Background(), srv.URL+"/short.ts", filepath.Join(dir, "9.ts"), true); err != nil {
+		t.Fatalf("fetch of another segment: %v", err)
+	}
+	select {
+	case got := <-heads:
+		t.Errorf("the head of a segment other than %s was shown: %d bytes", f.headPath, len(got.b))
+	default:
+	}
+
+	// A segment the browser reads as it arrives (a capture's claim) is shown too.
+	p = filepath.Join(dir, "3.ts")
+	f.headPath = p
+	if _, err := f.fetchShown(context.Background(), srv.URL+"/short.ts", nil, p, true, nil, newGrowing()); err != nil {
+		t.Fatalf("fetch shown to the browser: %v", err)
+	}
+	if got := next(); got.path != p || !bytes.Equal(got.b, short) {
+		t.Errorf("head of a segment shown to the browser: %s, %d bytes; want %s, all %d bytes", got.path, len(got.b), p, len(short))
+	}
+
 	p = filepath.Join(dir, "1.ts")
+	f.headPath = p
 	if _, err := f.fetch(context.Background(), srv.URL+"/short.ts", p, true); err != nil {
 		t.Fatalf("fetch of a short body: %v", err)
 	}
-	if got := <-heads; got.path != p || !bytes.Equal(got.b, short) {
+	if got := next(); got.path != p || !bytes.Equal(got.b, short) {
 		t.Errorf("head of a short body: %s, %d bytes; want %s, all %d bytes", got.path, len(got.b), p, len(short))
 	}
 
-	if _, err := f.fetch(context.Background(), srv.URL+"/page.ts", filepath.Join(dir, "2.ts"), true); err == nil {
+	f.headPath = filepath.Join(dir, "2.ts")
+	if _, err := f.fetch(context.Background(), srv.URL+"/page.ts", f.headPath, true); err == nil {
 		t.Fatal("fetch of a page: no error")
 	}
 	select {

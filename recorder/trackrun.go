@@ -125,13 +125,7 @@ func (r *trackRun) run(ctx context.Context) {
 		if len(t.Inits) > 0 {
 			r.input.Prepare(nil)
 		} else {
-			first := t.SegmentPath(idx[0])
-			var once sync.Once
-			r.f.head = func(path string, b []byte) {
-				if path == first {
-					once.Do(func() { r.input.Prepare(b) })
-				}
-			}
+			r.f.headPath, r.f.head = t.SegmentPath(idx[0]), r.input.Prepare // Prepare takes the first head only
 		}
 	}
 	fd := newFeed(t.First, t.Step(), len(idx), r.sink)
