@@ -54,7 +54,8 @@ type MuxOptions struct {
 // scanner follows the bytes on their way into ffmpeg (video frames, timestamps, holes), and the output's
 // header (its moov, see outputInfo) must show each track's streams with the frames and duration it was fed.
 //
-// ffmpeg starts when every input has its first segment. The track's streams are read from the PMT of the
+// ffmpeg starts when every input has its first segment, or earlier, on the first bytes of it or on the init
+// segment, for the inputs a caller prepares (MuxInput.Prepare). The track's streams are read from the PMT of the
 // first MPEG-TS segment or the moov of the init segment by the input's scanner and mapped by stream id (PID,
 // track ID); only when the scanner cannot tell a stream's kind is the first segment (after the init segment)
 // probed with ffprobe, and its streams mapped by index like Join maps a section's.

@@ -641,7 +641,8 @@ func (c *Capture) audioChoiceLocked(ref *masterRef) []playlist.Rendition {
 }
 
 // fillRenditionLocked gives a waiting audio track of l the plan the browser's
-// playlist carries.
+// playlist carries. chosen is false when l records no track of p's language:
+// the rendition is not among the audio chosen.
 func (c *Capture) fillRenditionLocked(l *live, p *Track) (chosen bool) {
 	var t *Track
 	for _, x := range l.s.Tracks {
@@ -798,11 +799,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	defer c.mu.Unlock()
 	c.dashSeenLocked(u)
 	if ref, ok := c.bySegURL.find(u); ok {
-		if ref.l.guard != nil {
-			ref.l.guard.Allow(u) // the browser fetched this stream's segments from there
-		}
-		c.refreshLocked(ref.l, h, "")
-		return c.teeLocked(ref, ex)
+		return c.teeMappedLocked(ref, u, h, ex)
 	}
 	if _, ok := c.notRecorded.find(u); ok {
 		return nil // a rendition the recording leaves out
@@ -975,6 +972,17 @@ func (c *Capture) land(l *live, k flightKey, f *flight) {
 	c.mu.Lock()
 	l.landLocked(k, f)
 	c.mu.Unlock()
+}
+
+// teeMappedLocked keeps the browser's copy of ref, a segment of a recording
+// that the page fetched from u with request headers h: u's host is one the
+// backfill may use, and h refreshes the recording's headers.
+func (c *Capture) teeMappedLocked(ref segRef, u string, h map[string]string, ex *proxy.Exchange) proxy.BodyTap {
+	if ref.l.guard != nil {
+		ref.l.guard.Allow(u) // the browser fetched this stream's segments from there
+	}
+	c.refreshLocked(ref.l, h, "")
+	return c.teeLocked(ref, ex)
 }
 
 // teeLocked saves the browser's copy of segment i, unless it is already on

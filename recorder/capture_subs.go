@@ -173,9 +173,5 @@ func (c *Capture) subtitleTap(ex *proxy.Exchange) proxy.BodyTap {
 	if !ok || ref.t.Kind != plan.Subtitles {
 		return nil
 	}
-	if ref.l.guard != nil {
-		ref.l.guard.Allow(u)
-	}
-	c.refreshLocked(ref.l, keptHeaders(ex.Req.Header), "")
-	return c.teeLocked(ref, ex)
+	return c.teeMappedLocked(ref, u, keptHeaders(ex.Req.Header), ex)
 }
