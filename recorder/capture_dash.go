@@ -104,22 +104,11 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 			nsegs = max(nsegs, len(t.Segments))
 		}
 	}
-	g, err := c.guardFor(h, u)
-	if err == nil {
-		err = c.admitLocked(h["Referer"], nsegs)
-	}
-	if err != nil {
-		c.log.Warn("DASH manifest not recorded", "url", redactURL(u), "err", err)
+	rec := c.newDASHRecLocked(key, u, h, s, nsegs)
+	if rec == nil {
 		return
 	}
-	l, err := c.newLive(s, "")
-	if err != nil {
-		c.log.Warn("could not save session", "err", err)
-		return
-	}
-	l.guard = g
-	rec := &dashRec{l: l, decided: true}
-	c.byManifest[key] = rec
+	l := rec.l
 	for _, t := range s.Tracks {
 		c.mapTrackLocked(l, t)
 		if t.Kind == plan.Video && rec.video == nil {
@@ -264,21 +253,33 @@ func (c *Capture) underManifestLocked(u string) bool {
 func (c *Capture) liveManifestLocked(key, u string, h map[string]string) {
 	s := &Session{Source: "watch", Page: h["Referer"], Input: u, Headers: h,
 		Playlist: u, Variant: c.mopts.Variant, Audio: c.mopts.Audio}
+	rec := c.newDASHRecLocked(key, u, h, s, 0)
+	if rec == nil {
+		return
+	}
+	c.log.Info("live DASH manifest: recording until it ends or is stopped", "url", redactURL(u))
+	c.startLocked(rec.l)
+}
+
+// newDASHRecLocked makes s, the recording of the manifest at u (key: without its query) that the page
+// fetched with headers h, listing nsegs segments at most per track: within the page's hosts and the
+// limits, saved, and known by its key. It logs why and returns nil when it cannot.
+func (c *Capture) newDASHRecLocked(key, u string, h map[string]string, s *Session, nsegs int) *dashRec {
 	g, err := c.guardFor(h, u)
 	if err == nil {
-		err = c.admitLocked(h["Referer"], 0)
+		err = c.admitLocked(h["Referer"], nsegs)
 	}
 	if err != nil {
 		c.log.Warn("DASH manifest not recorded", "url", redactURL(u), "err", err)
-		return
+		return nil
 	}
 	l, err := c.newLive(s, "")
 	if err != nil {
 		c.log.Warn("could not save session", "err", err)
-		return
+		return nil
 	}
 	l.guard = g
-	c.byManifest[key] = &dashRec{l: l, decided: true}
-	c.log.Info("live DASH manifest: recording until it ends or is stopped", "url", redactURL(u))
-	c.startLocked(l)
+	rec := &dashRec{l: l, decided: true}
+	c.byManifest[key] = rec
+	return rec
 }
