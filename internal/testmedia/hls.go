@@ -99,19 +99,11 @@ func HLSMatrix(tb testing.TB) *Matrix {
 }
 
 func generateMatrix() (*Matrix, error) {
-	ffmpeg, err := exec.LookPath("ffmpeg")
+	ffmpeg, version, err := lookFFmpeg()
 	if err != nil {
-		return nil, ErrNoFFmpeg
+		return nil, err
 	}
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		return nil, ErrNoFFmpeg
-	}
-	version, err := exec.Command(ffmpeg, "-version").Output()
-	if err != nil {
-		return nil, fmt.Errorf("ffmpeg -version: %w", err)
-	}
-	firstLine, _, _ := bytes.Cut(version, []byte("\n"))
-	key := cacheKey(Spec{Seconds: 1, Format: "hls-matrix-" + matrixVersion}, string(firstLine))
+	key := cacheKey(Spec{Seconds: 1, Format: "hls-matrix-" + matrixVersion}, version)
 	root, err := os.UserCacheDir()
 	if err != nil {
 		root = os.TempDir()

@@ -94,25 +94,34 @@ func ForTest(tb testing.TB, spec Spec) *Media {
 // the finished directory decides.
 var keyLocks sync.Map // cache key → *sync.Mutex
 
+// lookFFmpeg finds ffmpeg and ffprobe (ErrNoFFmpeg without either) and returns ffmpeg's path and the first
+// line of its -version, which the cache keys carry: media made by another ffmpeg is made again.
+func lookFFmpeg() (ffmpeg, version string, err error) {
+	if ffmpeg, err = exec.LookPath("ffmpeg"); err != nil {
+		return "", "", ErrNoFFmpeg
+	}
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		return "", "", ErrNoFFmpeg
+	}
+	out, err := exec.Command(ffmpeg, "-version").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("ffmpeg -version: %w", err)
+	}
+	firstLine, _, _ := bytes.Cut(out, []byte("\n"))
+	return ffmpeg, string(firstLine), nil
+}
+
 // Generate returns the media for spec from the cache, generating it first if needed.
 func Generate(spec Spec) (*Media, error) {
 	spec, err := spec.normalize()
 	if err != nil {
 		return nil, err
 	}
-	ffmpeg, err := exec.LookPath("ffmpeg")
+	ffmpeg, version, err := lookFFmpeg()
 	if err != nil {
-		return nil, ErrNoFFmpeg
+		return nil, err
 	}
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		return nil, ErrNoFFmpeg
-	}
-	version, err := exec.Command(ffmpeg, "-version").Output()
-	if err != nil {
-		return nil, fmt.Errorf("ffmpeg -version: %w", err)
-	}
-	firstLine, _, _ := bytes.Cut(version, []byte("\n"))
-	key := cacheKey(spec, string(firstLine))
+	key := cacheKey(spec, version)
 
 	root, err := os.UserCacheDir()
 	if err != nil {
