@@ -50,7 +50,11 @@ func needPlayers(t testing.TB) {
 // credentials, as on sites that set cookies on their CDN. hls.js's
 // "bufferSeekOverHole" is not an error: it is the notice that playback jumped
 // the 0.02 s before the first frame of ffmpeg's MPEG-TS; hls.js reports it now
-// and then on the same page loaded directly, without the proxy.
+// and then on the same page loaded directly, without the proxy. Nor is a
+// non-fatal "aborted": hls.js reports so a load it cancelled itself (that
+// jump is a seek, and a seek cancels a subtitle segment's load ahead of it;
+// a connection the proxy dropped is a "fragLoadError"). Those go to
+// window.playerAborts, which playerErrors logs.
 var pages = template.Must(template.New("").Parse(`
 {{define "head"}}<!doctype html><html><head><meta charset="utf-8"><title>{{.Title}}</title>
 <script>window.playerErrors = [];</script>{{end}}
@@ -64,9 +68,14 @@ window.playhead = () => v.currentTime;
 v.addEventListener("playing", () => { window.playingAt = window.playingAt || performance.now(); });
 v.addEventListener("error", () => playerErrors.push("video element: " + (v.error && v.error.message)));
 const hls = new Hls({xhrSetup: xhr => { xhr.withCredentials = true; }});
-hls.on(Hls.Events.ERROR, (ev, d) => d.details !== "bufferSeekOverHole" && playerErrors.push("hls.js " + d.type + " " + d.details +
-  (d.response ? " HTTP " + d.response.code + " " + (d.response.text || "") : "") + (d.fatal ? " (fatal)" : "") +
-  (d.frag ? " " + d.frag.url : "")));
+window.playerAborts = [];
+hls.on(Hls.Events.ERROR, (ev, d) => {
+  const what = "hls.js " + d.type + " " + d.details +
+    (d.response ? " HTTP " + d.response.code + " " + (d.response.text || "") : "") + (d.fatal ? " (fatal)" : "") +
+    (d.frag ? " " + d.frag.url : "");
+  if (d.details === "bufferSeekOverHole") return;
+  (d.details === "aborted" && !d.fatal ? playerAborts : playerErrors).push(what);
+});
 hls.loadSource({{.Src}});
 hls.attachMedia(v);
 v.play().catch(e => playerErrors.push("play: " + e));
@@ -294,6 +303,10 @@ func playerErrors(t testing.TB, bctx context.Context) []string {
 	errs, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`window.playerErrors || []`))
 	if err != nil {
 		t.Fatalf("read the player's errors: %v", err)
+	}
+	aborts, _ := chromedp.Run(bctx, chromedp.Evaluate[[]string](`window.playerAborts || []`))
+	for _, a := range aborts {
+		t.Logf("the player cancelled a load of its own (not an error): %s", a)
 	}
 	return errs
 }
