@@ -57,7 +57,16 @@ type Options struct {
 	// Guard, if set, limits the hosts and addresses the run may contact (the
 	// capture sets one per stream; get and replay run without).
 	Guard *Guard
+	// Yield, when closed, stops a VOD run gently: no new request starts, the
+	// transfers under way land (a browser may be reading them: see Hold),
+	// no merge is made, and Run returns ErrYielded. The capture closes it to
+	// go on with a track the player added. A live run ignores it.
+	Yield <-chan struct{}
 }
+
+// ErrYielded ends a run stopped through Options.Yield: what it fetched is on
+// disk, and the next run goes on from there.
+var ErrYielded = errors.New("stopped to go on with more tracks")
 
 // A Hold is the answer to Options.Claim.
 type Hold struct {
@@ -329,13 +338,30 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 		}
 		var show *growing
 		if o.Claim != nil {
-			h := o.Claim(ctx, s.ID, i, wait)
+			cctx := ctx
+			if wait {
+				// Waiting for the browser's copy is not a transfer of ours: a halt ends it.
+				var cancel context.CancelFunc
+				cctx, cancel = context.WithCancel(ctx)
+				defer cancel()
+				go func() {
+					select {
+					case <-halt.done():
+						cancel()
+					case <-cctx.Done():
+					}
+				}()
+			}
+			h := o.Claim(cctx, s.ID, i, wait)
 			if h.Busy {
 				done(errBusy)
 				return errBusy
 			}
 			if h.Release != nil {
 				defer h.Release()
+			} else if halted() && !s.Have(i) {
+				done(errBusy)
+				return errHalted // stopped while it waited for the browser's copy
 			}
 			show = h.show
 			// Whether it waited for another copy or claimed the segment, that
@@ -486,8 +512,9 @@ func backfill(ctx context.Context, s *Track, idx []int64, f *fetcher, o *Options
 	return failed, nil
 }
 
-// A halt stops new requests of every track of a run once access is refused:
-// the credentials are the same for all. Transfers under way go on.
+// A halt stops new requests of every track of a run once access is refused
+// (the credentials are the same for all), or when the run yields
+// (Options.Yield). Transfers under way go on.
 type halt struct {
 	once  sync.Once
 	ch    chan struct{}
@@ -517,7 +544,7 @@ func (h *halt) stopped() bool {
 	}
 }
 
-// err is the refusal that halted the run, nil when none did.
+// err is the refusal (or ErrYielded) that halted the run, nil when none did.
 func (h *halt) err() error {
 	if h.stopped() {
 		return h.cause

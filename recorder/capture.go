@@ -117,6 +117,7 @@ type live struct {
 	allowGaps       bool                // the person allowed a merge with holes
 	userPaused      bool                // the person paused it: no automatic restarts
 	cancel          context.CancelFunc  // stops the run in progress
+	yield           func()              // stops it gently: the transfers under way land (Options.Yield)
 	runDone         chan struct{}       // closed when the run in progress returns
 	deleted         bool
 	guard           *Guard    // where its backfill may go: the hosts the page used for it
@@ -1129,11 +1130,13 @@ func (c *Capture) runStream(l *live) {
 		mo.KeepSegments = true // they answer the page until it stops asking (linger.go)
 		ctx, cancel := context.WithCancel(c.ctx)
 		l.cancel = cancel
+		yield := make(chan struct{})
+		o.Yield, l.yield = yield, sync.OnceFunc(func() { close(yield) })
 		c.mu.Unlock()
 		_, err := Run(ctx, s, o, mo)
 		cancel()
 		c.mu.Lock()
-		l.cancel = nil
+		l.cancel, l.yield = nil, nil
 		l.err = err
 		switch {
 		case l.userPaused && s.State == StateDone:
@@ -1151,7 +1154,7 @@ func (c *Capture) runStream(l *live) {
 		default:
 			l.reason = err.Error()
 		}
-		if err != nil && !(l.again && errors.Is(err, context.Canceled)) { // stopped to go on with more (subtitles)
+		if err != nil && !(l.again && (errors.Is(err, ErrYielded) || errors.Is(err, context.Canceled))) { // stopped to go on with more (subtitles)
 			c.log.Warn("stream stopped", "session", s.ID, "err", err)
 		}
 		if l.again && !l.userPaused && c.ctx.Err() == nil && s.State != StateDone {
@@ -1159,6 +1162,10 @@ func (c *Capture) runStream(l *live) {
 			c.applyPendingLocked(l)
 			c.mu.Unlock()
 			continue
+		}
+		if len(l.pendingSubs) > 0 {
+			c.log.Info("the recording was made before the player's subtitles could join it", "session", s.ID, "tracks", len(l.pendingSubs))
+			l.pendingSubs = nil
 		}
 		unlock() // before runDone: whoever waits for the run may take the lock
 		if s.State == StateDone {

@@ -113,12 +113,13 @@ func (c *Capture) addSubtitlesLocked(l *live, t *Track) {
 	}
 	c.mapTrackLocked(l, t) // its segments are tee'd and answered from now on
 	if l.running {
-		// runStream adds the track before its next Run: stop the one under way, if any, so that it comes.
+		// runStream adds the track before its next Run: stop the one under way, if any, so that it
+		// comes. Gently: a segment the browser reads as the backfill fetches it lands whole.
 		l.pendingSubs = append(l.pendingSubs, t)
-		if l.cancel != nil {
+		if l.yield != nil {
 			c.log.Info("the player fetched subtitles: the recording goes on with them", "session", l.s.ID, "language", t.Language)
 			l.again = true
-			l.cancel()
+			l.yield()
 		}
 		return
 	}

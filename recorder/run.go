@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/streamsnatcher/streamsnatcher/dash"
 	"github.com/streamsnatcher/streamsnatcher/media"
@@ -253,6 +254,21 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	}
 	var wg sync.WaitGroup
 	refused := newHalt()
+	// A yield halts new requests; once the downloads are over, it stops the merge.
+	var downloaded atomic.Bool
+	mctx, stopMerge := context.WithCancel(ctx)
+	defer stopMerge()
+	go func() {
+		select {
+		case <-o.Yield:
+			refused.stop(ErrYielded)
+			if downloaded.Load() {
+				stopTracks()
+				stopMerge()
+			}
+		case <-mctx.Done():
+		}
+	}()
 	for n, t := range s.Tracks {
 		tr := &trackRun{s: s, t: t, o: o, mopts: mopts, merge: haveFFmpeg && t.Kind != plan.Subtitles, allowGaps: m.AllowGaps,
 			halt: refused}
@@ -273,14 +289,28 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 				refused.stop(tr.err)
 				return // the halt stops the others' new requests; what they fetch lands
 			}
+			if errors.Is(tr.err, ErrYielded) {
+				return // the others land what they fetch, too
+			}
 			if tr.err != nil || len(tr.failed) > 0 {
 				stopTracks()
 			}
 		})
 	}
 	wg.Wait()
+	downloaded.Store(true)
 
 	res.Fetched, res.Bytes, res.Retries = p.Fetched.Load(), p.Bytes.Load(), p.RetrySummary()
+	// failMerge fails the merge, unless a yield stopped it.
+	failMerge := func(err error) (*Result, error) {
+		if errors.Is(refused.err(), ErrYielded) {
+			return fail(StateInterrupted, ErrYielded)
+		}
+		return fail(StateFailed, err)
+	}
+	if errors.Is(refused.err(), ErrYielded) {
+		return fail(StateInterrupted, ErrYielded)
+	}
 	if err := firstError(ctx, runs); err != nil {
 		switch {
 		case errors.Is(err, ErrExpired):
@@ -326,14 +356,14 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	fg.Wait()
 	for _, err := range finished {
 		if err != nil {
-			return fail(StateFailed, err)
+			return failMerge(err)
 		}
 	}
 	if haveFFmpeg {
 		for _, tr := range runs {
 			if tr.t.Kind == plan.Subtitles {
-				if err := tr.buildSubtitles(ctx, runs[0]); err != nil {
-					return fail(StateFailed, err)
+				if err := tr.buildSubtitles(mctx, runs[0]); err != nil {
+					return failMerge(err)
 				}
 			}
 		}
@@ -349,7 +379,7 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		}
 		ts := strings.TrimSuffix(target, filepath.Ext(target)) + ".ts"
 		if err := merge.Concat(paths, ts); err != nil {
-			return fail(StateFailed, err)
+			return failMerge(err)
 		}
 		res.Output, res.Concat = ts, true
 		s.State, s.Output, s.Error = StateDone, ts, ""
@@ -360,7 +390,7 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 	case mux != nil:
 		mres, err := mux.Finish()
 		if err != nil {
-			return fail(StateFailed, err)
+			return failMerge(err)
 		}
 		res.Output, res.Duration = mres.Output, mres.Duration
 	default:
@@ -368,15 +398,15 @@ func Run(ctx context.Context, s *Session, o Options, m MergeOptions) (*Result, e
 		for _, tr := range runs {
 			jo.Tracks = append(jo.Tracks, tr.joinTrack())
 		}
-		jres, err := merge.Join(ctx, jo)
+		jres, err := merge.Join(mctx, jo)
 		if err != nil {
-			return fail(StateFailed, err)
+			return failMerge(err)
 		}
 		res.Output, res.Duration = jres.Output, jres.Duration
 		if subtitles > 0 {
-			res.Subtitles, err = writeSubtitlesBeside(ctx, mopts, res.Output, runs, jres.Tracks)
+			res.Subtitles, err = writeSubtitlesBeside(mctx, mopts, res.Output, runs, jres.Tracks)
 			if err != nil {
-				return fail(StateFailed, err)
+				return failMerge(err)
 			}
 		}
 	}
