@@ -33,6 +33,15 @@ func dashMedia(t *testing.T) (dir string, files []string, video, audio int) {
 	if err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, out)
 	}
+	files, video, audio = dashFiles(t, dir)
+	return dir, files, video, audio
+}
+
+// dashFiles returns the files the (static) manifest dir/out.mpd lists and
+// their packets, counted in each track's init segment and listed segments
+// joined.
+func dashFiles(t *testing.T, dir string) (files []string, video, audio int) {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "out.mpd"))
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +74,7 @@ func dashMedia(t *testing.T) (dir string, files []string, video, audio int) {
 		}
 		video, audio = video+v, audio+a
 	}
-	return dir, files, video, audio
+	return files, video, audio
 }
 
 func readFile(t *testing.T, name string) []byte {

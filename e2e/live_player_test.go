@@ -70,3 +70,63 @@ func TestPlayerLive(t *testing.T) {
 	t.Logf("CDN requests: %v", pr.cdn.gets)
 	pr.cdn.mu.Unlock()
 }
+
+// dash.js plays a live DASH broadcast (ffmpeg's dash muxer, a $Number$
+// template on the wall clock) through the proxy while watch records it: the
+// media segments it plays are the recording's, so the CDN serves each once
+// (to the browser, or to the follower for those the page did not play), and
+// the recording holds the whole broadcast. Init segments are fetched by both.
+func TestPlayerLiveDASH(t *testing.T) {
+	needPlayers(t)
+	dir := t.TempDir()
+	// No window: every segment stays listed, to count what the recording must hold.
+	ff := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=160x90:rate=25:duration=10",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050:duration=10",
+		"-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-keyint_min", "25",
+		"-sc_threshold", "0", "-c:a", "aac",
+		"-f", "dash", "-seg_duration", "1", "-use_template", "1", "-use_timeline", "0",
+		"-remove_at_exit", "0", filepath.Join(dir, "out.mpd"))
+	var stderr strings.Builder
+	ff.Stderr = &stderr
+	if err := ff.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ff.Process.Kill() })
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if m, _ := filepath.Glob(filepath.Join(dir, "chunk-stream0-*.m4s")); len(m) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the broadcast never wrote two segments")
+		}
+	}
+	pr := newPlayerRigWith(t, dir, cdnOptions{live: true})
+	bctx, closeBrowser := pr.browser(t, "<-loopback>;*.google.com;*.googleapis.com;*.gstatic.com")
+	pr.play(t, bctx, "dashjs", "https://"+cdnHost+"/v/out.mpd", 2)
+	if err := ff.Wait(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, stderr.String())
+	}
+	s := waitSession(t, pr.store, "", time.Minute)
+	if errs := playerErrors(t, bctx); len(errs) > 0 {
+		t.Errorf("dash.js reported errors:\n  %s", strings.Join(errs, "\n  "))
+	}
+	closeBrowser()
+	// The manifest, static now, lists every segment from the first: all are
+	// the recording's.
+	var segs []string
+	files, video, audio := dashFiles(t, dir)
+	for _, f := range files {
+		if strings.HasPrefix(f, "chunk-") {
+			segs = append(segs, f)
+		}
+	}
+	if len(segs) < 18 {
+		t.Fatalf("the broadcast's segments: %v", files)
+	}
+	pr.cdn.mu.Lock()
+	t.Logf("CDN requests: %v", pr.cdn.gets)
+	pr.cdn.mu.Unlock()
+	checkRecording(t, pr.store, s, video, audio)
+	pr.cdn.checkOnce(t, segs) // the init segments are fetched by both
+}

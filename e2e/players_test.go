@@ -161,7 +161,7 @@ type cdnOptions struct {
 	page  string
 	delay time.Duration
 	cert  *tls.Certificate
-	live  bool // a live broadcast: its playlists change, served with no-store
+	live  bool // a live broadcast: its playlists and manifests change, served with no-store
 }
 
 func newCDN(t testing.TB, dir string) *cdn { return newCDNWith(t, dir, cdnOptions{}) }
@@ -194,8 +194,12 @@ func newCDNWith(t testing.TB, dir string, o cdnOptions) *cdn {
 			return
 		}
 		w.Header().Set("Access-Control-Expose-Headers", "Content-Length, Content-Range")
+		if c.o.live {
+			// A live DASH player without internet takes the time from the manifest's Date.
+			w.Header().Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Date")
+		}
 		w.Header().Set("Cache-Control", "max-age=3600")
-		if c.o.live && path.Ext(r.URL.Path) == ".m3u8" {
+		if c.o.live && (path.Ext(r.URL.Path) == ".m3u8" || path.Ext(r.URL.Path) == ".mpd") {
 			w.Header().Set("Cache-Control", "no-store")
 		}
 		switch path.Ext(r.URL.Path) {

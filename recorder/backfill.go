@@ -47,9 +47,10 @@ type Options struct {
 	// so that the browser and the backfill never fetch the same segment, and
 	// the browser can read what the backfill fetches while it arrives. See Hold.
 	Claim func(ctx context.Context, track string, i int64, wait bool) Hold
-	// Listed, if set, is told of the segments a live HLS follower adds to a
-	// track's plan (from index from), before it fetches them: the capture maps
-	// their URLs so that the browser's copies are kept and claimed as a VOD's.
+	// Listed, if set, is told of the segments a live follower (HLS or DASH)
+	// adds to a track's plan (from index from), before it fetches them: the
+	// capture maps their URLs so that the browser's copies are kept and
+	// claimed as a VOD's.
 	Listed func(track string, from int64, segs []plan.Segment)
 	// Limiter, if set, paces the segment requests per host (see HostLimiter):
 	// Concurrency is then the most it lets through, not where it starts.

@@ -805,11 +805,11 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 	if _, ok := c.notRecorded.find(u); ok {
 		return nil // a rendition the recording leaves out
 	}
-	if c.liveDirs[dirOf(u)] {
-		return c.asideLocked(u, ex) // a live broadcast's segment its follower has not listed yet
-	}
-	if c.underManifestLocked(u) {
-		return nil // another representation of a manifest seen: the player switched, or probes
+	if c.liveDirs[dirOf(u)] || c.underManifestLocked(u) {
+		// A live broadcast's segment its follower has not listed yet, kept
+		// aside; else another representation of a manifest seen (the player
+		// switched, or probes) or one of a live playlist: never learned.
+		return c.asideLocked(u, ex)
 	}
 	shape := urltemplate.Shape(u)
 	l := c.byShape[shape]

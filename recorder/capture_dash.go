@@ -58,6 +58,10 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 		return
 	}
 	m, perr := dash.Parse(data, base)
+	var reps map[string]*repPattern
+	if errors.Is(perr, dash.ErrDynamic) {
+		reps = liveReps(data, base, dashSelection(c.mopts.Variant, c.mopts.Audio))
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key := stripQuery(u)
@@ -71,7 +75,7 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 	if errors.Is(perr, dash.ErrDynamic) {
 		// A live manifest: the run follows it (reloading it as the player
 		// does) until it turns static or the recording is stopped.
-		c.liveManifestLocked(key, u, h)
+		c.liveManifestLocked(key, u, h, reps)
 		return
 	}
 	if perr != nil {
@@ -249,13 +253,19 @@ func (c *Capture) underManifestLocked(u string) bool {
 }
 
 // liveManifestLocked makes the recording of a live (dynamic) manifest: the run
-// reads it, plans it on the clock and follows it (recorder/live.go).
-func (c *Capture) liveManifestLocked(key, u string, h map[string]string) {
+// reads it, plans it on the clock and follows it (recorder/live.go). reps
+// are the URL patterns of the representations it records, by track: the
+// player's requests for their segments, which follow the manifest at once,
+// are kept aside until the follower lists them (capture_live.go).
+func (c *Capture) liveManifestLocked(key, u string, h map[string]string, reps map[string]*repPattern) {
 	s := &Session{Source: "watch", Page: h["Referer"], Input: u, Headers: h,
 		Playlist: u, Variant: c.mopts.Variant, Audio: c.mopts.Audio}
 	rec := c.newDASHRecLocked(key, u, h, s, 0)
 	if rec == nil {
 		return
+	}
+	for id, p := range reps {
+		c.aside.reps[repOf{rec.l, id}] = p
 	}
 	c.log.Info("live DASH manifest: recording until it ends or is stopped", "url", redactURL(u))
 	c.startLocked(rec.l)
@@ -282,4 +292,33 @@ func (c *Capture) newDASHRecLocked(key, u string, h map[string]string, s *Sessio
 	rec := &dashRec{l: l, decided: true}
 	c.byManifest[key] = rec
 	return rec
+}
+
+// liveReps learns, from a live manifest as the player reads it, the URL
+// patterns of the representations a recording of sel records, by track ID
+// (the follower plans the same tracks). A track that lists fewer than two
+// segments yet, or a manifest that cannot be planned here (a segment index
+// to fetch), gives none: the follower's listings teach them later.
+func liveReps(data []byte, base *url.URL, sel dash.Selection) map[string]*repPattern {
+	m, err := dash.ParseDynamic(data, base)
+	if err != nil || !m.Dynamic {
+		return nil
+	}
+	p, _, err := m.PlanLive(sel, time.Now(), nil)
+	if err != nil {
+		return nil
+	}
+	reps := map[string]*repPattern{}
+	for _, t := range p.Tracks {
+		rp := &repPattern{}
+		for _, sg := range t.Segments[max(0, len(t.Segments)-2):] {
+			if sg.URL != "" {
+				rp.learn(sg.URL)
+			}
+		}
+		if rp.runs != nil {
+			reps[t.ID] = rp
+		}
+	}
+	return reps
 }

@@ -22,6 +22,14 @@ import (
 // file, or its flight while it arrives, when the follower lists that URL. The
 // browser's requests never wait for the recorder: they go to the origin as
 // they would, only their bodies are kept.
+//
+// A live DASH recording is the same, but its representations' segments
+// usually share a directory (ffmpeg's chunk-stream0-… and chunk-stream1-…):
+// a copy is kept aside only when its URL is one of a recorded
+// representation's, which differ in the digits of $Number$ or $Time$ alone
+// (repPattern). Another representation's segments (the player switched
+// quality, which the recording does not follow) are left alone. Init
+// segments are fetched by the browser and by the follower both.
 
 // An asideCopy is the browser's copy of a live segment not listed yet.
 type asideCopy struct {
@@ -41,13 +49,109 @@ type asideCopy struct {
 // most asideAge, and which live recording lists segments under which directory.
 type asideBook struct {
 	byURL map[string]*asideCopy
-	dirs  map[string]*live
-	n     int // copies made, to name their files
+	dirs  map[string]*live      // HLS: every segment under a directory is the recording's
+	reps  map[repOf]*repPattern // DASH: only the segments of the representations recorded
+	n     int                   // copies made, to name their files
+}
+
+// repOf names a live DASH recording's track.
+type repOf struct {
+	l     *live
+	track string
 }
 
 func newAsideBook() asideBook {
-	return asideBook{byURL: map[string]*asideCopy{}, dirs: map[string]*live{}}
+	return asideBook{byURL: map[string]*asideCopy{}, dirs: map[string]*live{}, reps: map[repOf]*repPattern{}}
 }
+
+// ownerOf returns the live recording whose follower lists the segment at u
+// when it has not listed it yet, or nil. It forgets deleted recordings'
+// representations.
+func (b *asideBook) ownerOf(u string) *live {
+	if l := b.dirs[dirOf(u)]; l != nil {
+		return l
+	}
+	var owner *live
+	for k, p := range b.reps {
+		switch {
+		case k.l.deleted:
+			delete(b.reps, k)
+		case k.l.running && p.match(u):
+			owner = k.l
+		}
+	}
+	return owner
+}
+
+// A repPattern is what the segment URLs of one DASH representation share:
+// its SegmentTemplate's media URL with $Number$ or $Time$ filled in, so they
+// differ from one another in runs of digits alone. It is learned from two
+// URLs its follower lists; "" in runs marks a run that varies.
+type repPattern struct {
+	last string   // the last URL listed
+	runs []string // nil until learned
+}
+
+// learn notes URL u, listed after the last one: the runs of digits in which
+// they differ are where the numbers go. A pair that differs otherwise (a
+// new period with another template) keeps the pattern learned before.
+func (p *repPattern) learn(u string) {
+	a, b := digitRuns(p.last), digitRuns(u)
+	p.last = u
+	if len(a) != len(b) {
+		return
+	}
+	runs := make([]string, len(b))
+	varies := false
+	for i := range b {
+		switch {
+		case a[i] == b[i]:
+			runs[i] = b[i]
+		case isDigits(a[i]) && isDigits(b[i]):
+			varies = true
+		default:
+			return
+		}
+	}
+	if varies {
+		p.runs = runs
+	}
+}
+
+// match reports whether u is a segment URL of the representation.
+func (p *repPattern) match(u string) bool {
+	if p.runs == nil {
+		return false
+	}
+	r := digitRuns(u)
+	if len(r) != len(p.runs) {
+		return false
+	}
+	for i, want := range p.runs {
+		if want == "" && !isDigits(r[i]) || want != "" && want != r[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// digitRuns splits s into its maximal runs of digits and of other bytes.
+func digitRuns(s string) []string {
+	var runs []string
+	for i := 0; i < len(s); {
+		j := i + 1
+		for j < len(s) && isDigit(s[j]) == isDigit(s[i]) {
+			j++
+		}
+		runs = append(runs, s[i:j])
+		i = j
+	}
+	return runs
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func isDigits(s string) bool { return s != "" && isDigit(s[0]) }
 
 const (
 	// maxAside bounds the copies kept aside: a player buffers a few segments
@@ -74,7 +178,7 @@ type segURL struct {
 // copy instead of fetching its own. It returns nil when u is not such a
 // segment or is claimed already. The claim lapses if no answer is tee'd.
 func (c *Capture) claimAsideLocked(u string) *asideCopy {
-	l := c.aside.dirs[dirOf(u)]
+	l := c.aside.ownerOf(u)
 	if l == nil || !l.running || l.userPaused || l.deleted || l.swept {
 		return nil
 	}
@@ -185,6 +289,14 @@ func (c *Capture) listed(l *live, track string, from int64, segs []plan.Segment)
 		c.mu.Unlock()
 		return
 	}
+	// Only the follower changes t.Follower.DASH's fields, and it is the caller.
+	var rep *repPattern
+	if t.Follower != nil && t.Follower.DASH != nil {
+		if rep = c.aside.reps[repOf{l, track}]; rep == nil {
+			rep = &repPattern{}
+			c.aside.reps[repOf{l, track}] = rep
+		}
+	}
 	for n, sg := range segs {
 		if sg.URL == "" || sg.Gap {
 			continue
@@ -192,7 +304,11 @@ func (c *Capture) listed(l *live, track string, from int64, segs []plan.Segment)
 		ref := segRef{l, t, from + int64(n), plainSegment(sg), true}
 		c.bySegURL.addExact(sg.URL, ref)
 		l.listed = append(l.listed, segURL{sg.URL, ref})
-		c.aside.dirs[dirOf(sg.URL)] = l
+		if rep != nil {
+			rep.learn(sg.URL)
+		} else {
+			c.aside.dirs[dirOf(sg.URL)] = l
+		}
 		e := c.aside.byURL[sg.URL]
 		if e == nil || e.l != l {
 			continue

@@ -142,3 +142,108 @@ func TestCaptureLiveBrowserCopies(t *testing.T) {
 		t.Errorf("%d copies still kept aside, want none: each was listed", left)
 	}
 }
+
+// A live DASH recording keeps aside the browser's copies of its own
+// representations' segments only: ffmpeg writes every representation's
+// segments into one directory, and the player's requests for another one (a
+// quality switch the recording does not follow) are left alone.
+func TestCaptureLiveDASHKeepsItsRepresentationsAside(t *testing.T) {
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCapture(ctx, st, CaptureOptions{Run: Options{Logger: testLogger(t)}})
+	const base = "https://cdn.example/live/"
+	s := &Session{Source: "watch", Input: base + "out.mpd", Playlist: base + "out.mpd"}
+	tr := &Track{Track: plan.Track{ID: "video", Kind: plan.Video, Live: true, Source: base + "out.mpd", Ext: ".m4s"},
+		Follower: &LiveState{DASH: &DASHState{}}}
+	s.AddTrack(tr)
+	c.mu.Lock()
+	l, err := c.newLive(s, "")
+	if err == nil {
+		l.running = true // as while its follower runs
+		c.dashDirs[base] = true
+		err = os.MkdirAll(tr.SegmentDir(), 0o700)
+	}
+	c.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := func(rep, n int) plan.Segment {
+		return plan.Segment{URL: fmt.Sprintf("%schunk-stream%d-%05d.m4s", base, rep, n), Sequence: int64(n)}
+	}
+	body := []byte("\x00\x00\x00\x08moof")
+	// ask is the browser's request, forwarded to the origin; it reports
+	// whether the capture keeps the answer's body.
+	ask := func(sg plan.Segment) bool {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, sg.URL, nil)
+		if resp := c.Respond(req); resp != nil {
+			resp.Body.Close()
+			t.Fatalf("%s: answered by the capture, want it forwarded", sg.URL)
+		}
+		ex := &proxy.Exchange{Req: req, Status: http.StatusOK, RespHeader: http.Header{"Content-Type": {"video/iso.segment"}},
+			ContentLength: int64(len(body)), Received: time.Now()}
+		tap := c.Observe(ex)
+		if tap == nil {
+			return false
+		}
+		tap.Write(body)
+		tap.Close(nil)
+		return true
+	}
+	c.listed(l, "video", 0, []plan.Segment{seg(0, 1), seg(0, 2)})
+	if ask(seg(1, 3)) {
+		t.Error("another representation's segment: kept, want it left alone")
+	}
+	if !ask(seg(0, 3)) {
+		t.Fatal("the recorded representation's next segment, before the follower lists it: not kept aside")
+	}
+	c.listed(l, "video", 2, []plan.Segment{seg(0, 3)})
+	if b, err := os.ReadFile(tr.SegmentPath(2)); err != nil || !bytes.Equal(b, body) {
+		t.Errorf("segment 3 once listed: %q (%v), want the browser's copy", b, err)
+	}
+	c.mu.Lock()
+	left := len(c.aside.byURL)
+	c.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d copies still kept aside, want none", left)
+	}
+}
+
+// A representation's URL pattern: its segments differ from one another in
+// the digits of $Number$ or $Time$ alone.
+func TestRepPattern(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		listed []string
+		url    string
+		want   bool
+	}{
+		{"next number", []string{"https://o/chunk-stream0-00001.m4s", "https://o/chunk-stream0-00002.m4s"}, "https://o/chunk-stream0-00003.m4s", true},
+		{"another stream", []string{"https://o/chunk-stream0-00001.m4s", "https://o/chunk-stream0-00002.m4s"}, "https://o/chunk-stream1-00003.m4s", false},
+		{"a number that grows a digit", []string{"https://o/v/1/9.m4s", "https://o/v/1/10.m4s"}, "https://o/v/1/100.m4s", true},
+		{"another representation's directory", []string{"https://o/720p/seg-1.m4s", "https://o/720p/seg-2.m4s"}, "https://o/1080p/seg-3.m4s", false},
+		{"$Time$ and $Bandwidth$", []string{"https://o/a/128000/t-0.m4s", "https://o/a/128000/t-44032.m4s"}, "https://o/a/128000/t-88064.m4s", true},
+		{"another bandwidth", []string{"https://o/a/128000/t-0.m4s", "https://o/a/128000/t-44032.m4s"}, "https://o/a/64000/t-88064.m4s", false},
+		{"an init segment", []string{"https://o/chunk-stream0-00001.m4s", "https://o/chunk-stream0-00002.m4s"}, "https://o/init-stream0.m4s", false},
+		{"one URL: nothing learned", []string{"https://o/chunk-stream0-00001.m4s"}, "https://o/chunk-stream0-00002.m4s", false},
+		{"the same URL twice: nothing learned", []string{"https://o/s-1.m4s", "https://o/s-1.m4s"}, "https://o/s-2.m4s", false},
+		{"a new template keeps the old pattern", []string{"https://o/p0-1.m4s", "https://o/p0-2.m4s", "https://o/period1/x-3.m4s"}, "https://o/p0-4.m4s", true},
+		{"the new template learned", []string{"https://o/p0-1.m4s", "https://o/p1/x-1.m4s", "https://o/p1/x-2.m4s"}, "https://o/p1/x-5.m4s", true},
+		{"a query that changes", []string{"https://o/s-1.m4s?t=10", "https://o/s-2.m4s?t=20"}, "https://o/s-3.m4s?t=30", true},
+		{"letters where the number was", []string{"https://o/s-1.m4s", "https://o/s-2.m4s"}, "https://o/s-x.m4s", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var p repPattern
+			for _, u := range tt.listed {
+				p.learn(u)
+			}
+			if got := p.match(tt.url); got != tt.want {
+				t.Errorf("learn(%q).match(%q): got %v, want %v", tt.listed, tt.url, got, tt.want)
+			}
+		})
+	}
+}

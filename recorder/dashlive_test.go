@@ -1,13 +1,17 @@
 package recorder
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -237,4 +241,166 @@ func TestCaptureRecordsALiveManifest(t *testing.T) {
 	if len(s.Tracks) != 2 {
 		t.Errorf("%d tracks, want video and audio", len(s.Tracks))
 	}
+}
+
+// In watch, the live DASH segments the page plays are the recording's, as a
+// live playlist's are: each segment of the recorded representations that the
+// browser fetches through the proxy is tee'd and used by the follower,
+// whether the follower listed it first or the player did (it plays right
+// after its first manifest; a $Number$ template on the wall clock names a
+// segment before the follower's reload lists it), so the origin serves each
+// media segment once in all. The segments the page did not play (the window
+// before its live edge, one it paused over) are fetched by the follower, and
+// the output holds every frame. Init segments are fetched by both.
+func TestCaptureTeesALiveManifest(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		timeline bool
+		reload   time.Duration // the player's
+	}{
+		// A lazy player: the follower lists most segments before it asks.
+		{name: "SegmentTimeline, the follower first", timeline: true, reload: 1500 * time.Millisecond},
+		{name: "$Number$ on the wall clock, the player first", timeline: false, reload: 100 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			teeALiveManifest(t, tt.timeline, tt.reload)
+		})
+	}
+}
+
+func teeALiveManifest(t *testing.T, timeline bool, reload time.Duration) {
+	src := startDASHLive(t, 11, timeline)
+	src.waitWindow(t)
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: Options{Logger: testLogger(t)}})
+	h := map[string]string{"Referer": "http://127.0.0.1/watch"}
+	seePage(c, h["Referer"], "127.0.0.1:80")
+	// get is the browser's request through the proxy: answered by the
+	// capture, or forwarded with its body shown to the capture's tap.
+	get := func(u string) []byte {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, u, nil)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		if resp := c.Respond(req); resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return b
+		}
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		hdr := resp.Header.Clone()
+		if strings.HasSuffix(u, ".m4s") {
+			hdr.Set("Content-Type", "video/iso.segment")
+		} else {
+			hdr.Set("Content-Type", "application/dash+xml")
+		}
+		ex := &proxy.Exchange{Req: req, Status: resp.StatusCode, RespHeader: hdr, ContentLength: resp.ContentLength,
+			Received: time.Now()}
+		var b bytes.Buffer
+		var w io.Writer = &b
+		tap := c.Observe(ex)
+		if tap != nil {
+			w = io.MultiWriter(&b, tapWriter{tap})
+		}
+		_, err = io.Copy(w, resp.Body)
+		if tap != nil {
+			tap.Close(err)
+		}
+		return b.Bytes()
+	}
+	base, _ := url.Parse(src.url)
+	// The player: reloads the manifest often and plays each track from its
+	// init segment and three segments behind the live edge on, every new
+	// segment but one it paused over.
+	next := map[string]int64{}
+	pause := map[string]int64{}
+	var played, early []string
+	for dynamic := true; dynamic; time.Sleep(reload) {
+		m, err := dash.ParseDynamic(get(src.url), base)
+		if err != nil {
+			t.Fatalf("the broadcast's manifest: %v", err)
+		}
+		dynamic = m.Dynamic
+		p, _, err := m.PlanLive(dash.Selection{}, time.Now(), nil)
+		if err != nil {
+			continue // not one segment yet
+		}
+		for _, tr := range p.Tracks {
+			segs := tr.Segments
+			if _, ok := next[tr.ID]; !ok && len(segs) > 0 {
+				get(tr.Inits[0].URL)
+				next[tr.ID] = segs[max(0, len(segs)-3)].Sequence
+				pause[tr.ID] = next[tr.ID] + 3
+			}
+			for _, sg := range segs {
+				if sg.Sequence < next[tr.ID] {
+					continue
+				}
+				next[tr.ID] = sg.Sequence + 1
+				if sg.Sequence == pause[tr.ID] {
+					continue
+				}
+				c.mu.Lock()
+				_, listed := c.bySegURL.find(sg.URL)
+				c.mu.Unlock()
+				name := path.Base(sg.URL)
+				if !listed {
+					early = append(early, name)
+				}
+				get(sg.URL)
+				played = append(played, name)
+			}
+		}
+	}
+	s := waitState(t, st, onlySession(t, st).ID, StateDone)
+	c.Wait()
+	if err := <-src.done; err != nil {
+		t.Fatalf("ffmpeg: %v", err)
+	}
+	t.Logf("played %v; %v before the follower listed them", played, early)
+	if len(played) < 8 || len(early) == 0 {
+		t.Errorf("the player played %d segments, %d before the follower listed them: want 8 or more, and some early",
+			len(played), len(early))
+	}
+	if reload > time.Second && len(early) == len(played) {
+		t.Errorf("the lazy player played every segment before the follower listed it: the listed copies are not exercised")
+	}
+	src.mu.Lock()
+	served := maps.Clone(src.served)
+	src.mu.Unlock()
+	video := 0
+	for p, n := range served {
+		switch {
+		case strings.HasPrefix(p, "/init-"):
+			t.Logf("init segment %s: served %d times", p, n)
+		case strings.HasSuffix(p, ".m4s"):
+			if n != 1 {
+				t.Errorf("segment %s: served %d times by the origin, want once", p, n)
+			}
+			if strings.HasPrefix(p, "/chunk-stream0-") {
+				video++
+			}
+		}
+	}
+	v, a, err := testmedia.CountPackets(context.Background(), s.Output)
+	if err != nil {
+		t.Fatalf("output: %v", err)
+	}
+	if v != 25*video || a == 0 {
+		t.Errorf("output %s: %d video and %d audio packets, want every frame of the %d video segments served (%d) and audio",
+			s.Output, v, a, video, 25*video)
+	}
+	t.Logf("output: %d video packets from %d segments, %d audio packets", v, video, a)
+	testmedia.CheckCleanDecode(t, s.Output)
 }

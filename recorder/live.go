@@ -350,9 +350,8 @@ func (r *liveRun) dispatch(ctx context.Context, from int64, n int) {
 	bt.Offset = from
 	bt.Keys = t.Keys[:len(t.Keys):len(t.Keys)]
 	bt.Inits = t.Inits[:len(t.Inits):len(t.Inits)]
-	hls := t.Follower == nil || t.Follower.DASH == nil
 	r.s.mu.Unlock()
-	if r.o.Listed != nil && hls {
+	if r.o.Listed != nil {
 		r.o.Listed(t.ID, from, bt.Segments) // before the fetches: a copy the browser has is used
 	}
 	r.fd.grow(n)
