@@ -162,6 +162,8 @@ type cdnOptions struct {
 	delay time.Duration
 	cert  *tls.Certificate
 	live  bool // a live broadcast: its playlists and manifests change, served with no-store
+	// hold keeps the answers to these paths (under /v/) waiting until their channel is closed.
+	hold map[string]chan struct{}
 }
 
 func newCDN(t testing.TB, dir string) *cdn { return newCDNWith(t, dir, cdnOptions{}) }
@@ -217,6 +219,13 @@ func newCDNWith(t testing.TB, dir string, o cdnOptions) *cdn {
 			c.gets[r.URL.RequestURI()]++
 			c.mu.Unlock()
 		}
+		if ch := c.o.hold[strings.TrimPrefix(r.URL.Path, "/v/")]; ch != nil && r.Method == http.MethodGet {
+			select {
+			case <-ch:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if ext := path.Ext(r.URL.Path); c.o.delay > 0 && (ext == ".ts" || ext == ".m4s") {
 			select {
 			case <-time.After(c.o.delay):
@@ -261,6 +270,12 @@ func newPlayerRig(t testing.TB, dir string) *playerRig { return newPlayerRigWith
 
 func newPlayerRigWith(t testing.TB, dir string, o cdnOptions) *playerRig {
 	t.Helper()
+	return newPlayerRigMerge(t, dir, o, recorder.MergeOptions{})
+}
+
+// newPlayerRigMerge is newPlayerRigWith whose capture records with merge options m (watch's --audio-lang, …).
+func newPlayerRigMerge(t testing.TB, dir string, o cdnOptions, m recorder.MergeOptions) *playerRig {
+	t.Helper()
 	needPlayers(t)
 	page := pageOrigin(t)
 	c := newCDNWith(t, dir, o)
@@ -271,7 +286,7 @@ func newPlayerRigWith(t testing.TB, dir string, o cdnOptions) *playerRig {
 	r.start(t, map[string]string{
 		pageHost: must(url.Parse(page.URL)).Host,
 		cdnHost:  must(url.Parse(c.srv.URL)).Host,
-	}, pool, rigOptions{concurrency: 4})
+	}, pool, rigOptions{concurrency: 4, merge: m})
 	return &playerRig{rig: r, cdn: c}
 }
 
@@ -284,6 +299,14 @@ func (pr *playerRig) play(t testing.TB, bctx context.Context, player, src string
 	if _, err := chromedp.Run(bctx, chromedp.Navigate(u)); err != nil {
 		t.Fatalf("navigate %s: %v", u, err)
 	}
+	pr.playhead(t, bctx, player, minSeconds)
+	return time.Since(start)
+}
+
+// playhead waits until the page's playhead passes minSeconds, failing at the first error the player
+// reports.
+func (pr *playerRig) playhead(t testing.TB, bctx context.Context, player string, minSeconds float64) {
+	t.Helper()
 	for {
 		st, err := chromedp.Run(bctx, chromedp.Evaluate[pageState](
 			`({at: window.playhead ? window.playhead() : 0, errs: window.playerErrors || []})`))
@@ -295,7 +318,7 @@ func (pr *playerRig) play(t testing.TB, bctx context.Context, player, src string
 			t.Fatalf("%s reported errors (playhead at %.1fs):\n  %s", player, at, strings.Join(errs, "\n  "))
 		}
 		if at > minSeconds {
-			return time.Since(start)
+			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -64,7 +64,7 @@ type Capture struct {
 	linger     time.Duration // how long a done recording's segments outlive the page's last request
 	keep       bool          // the person keeps segments for good (MergeOptions.KeepSegments)
 
-	// notRecorded: the segments of a master's audio renditions its recording left out (--audio-lang):
+	// notRecorded: the segments of a master's audio renditions its recording left out (--audio-lang; capture_audio.go):
 	// the player's fetches of them are neither tee'd nor learned as a stream of their own.
 	notRecorded *segIndex[*live]
 }
@@ -121,7 +121,7 @@ type live struct {
 	runDone         chan struct{}       // closed when the run in progress returns
 	deleted         bool
 	guard           *Guard    // where its backfill may go: the hosts the page used for it
-	pendingSubs     []*Track  // subtitle tracks the player fetched while a run used the session (capture_subs.go)
+	pendingTracks   []*Track  // tracks the player fetched while a run used the session (capture_subs.go)
 	waitSub         string    // the default subtitle playlist (URL without query) the start waits for
 	asked           time.Time // when the browser last asked for one of its segments
 	swept           bool      // done, and its segments removed: the origin answers the browser again
@@ -524,7 +524,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			return
 		}
 		if !c.fillRenditionLocked(l, t) {
-			c.leaveOutLocked(l, t)
+			c.otherAudioLocked(l, t) // the person switched language in the player (capture_audio.go)
 		}
 	default:
 		// A variant: the player chose it. Its audio renditions join it.
@@ -559,7 +559,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		for key, et := range c.early {
 			if er := c.mediaOf[key]; er != nil && er.master == ref.master && et.Kind == plan.Audio {
 				delete(c.early, key)
-				c.leaveOutLocked(l, et) // fetched before the variant, and not among the audio chosen
+				c.otherAudioLocked(l, et) // fetched before the variant, and not among the audio chosen
 			}
 		}
 		waitAudio := l.waiting > 0
@@ -643,18 +643,24 @@ func (c *Capture) audioChoiceLocked(ref *masterRef) []playlist.Rendition {
 
 // fillRenditionLocked gives a waiting audio track of l the plan the browser's
 // playlist carries. chosen is false when l records no track of p's language:
-// the rendition is not among the audio chosen.
+// the rendition is not among the audio chosen. A chosen one that comes too
+// late (the run under way reads its playlist itself) is left out: the
+// player's fetches of its segments go to the origin, and are not learned as a
+// stream of their own.
 func (c *Capture) fillRenditionLocked(l *live, p *Track) (chosen bool) {
 	var t *Track
 	for _, x := range l.s.Tracks {
 		if x.Kind == p.Kind && x.Language == p.Language {
 			chosen = true
-			if len(x.Segments) == 0 && x.Template == nil {
+			if !l.running && len(x.Segments) == 0 && x.Template == nil { // a run owns its tracks' plans
 				t = x
 			}
 		}
 	}
-	if t == nil || l.running {
+	if t == nil {
+		if chosen {
+			c.leaveOutLocked(l, p)
+		}
 		return chosen
 	}
 	id, dir := t.ID, t.dir
@@ -1123,7 +1129,7 @@ func (c *Capture) runStream(l *live) {
 		o.Limiter = c.limiter
 		c.mu.Lock()
 		o.Guard = l.guard
-		c.addPendingSubtitlesLocked(l) // no run uses the session yet
+		c.addPendingTracksLocked(l) // no run uses the session yet
 		s := l.s
 		mo := c.mopts
 		mo.AllowGaps = mo.AllowGaps || l.allowGaps
@@ -1163,9 +1169,9 @@ func (c *Capture) runStream(l *live) {
 			c.mu.Unlock()
 			continue
 		}
-		if len(l.pendingSubs) > 0 {
-			c.log.Info("the recording was made before the player's subtitles could join it", "session", s.ID, "tracks", len(l.pendingSubs))
-			l.pendingSubs = nil
+		if len(l.pendingTracks) > 0 {
+			c.log.Info("the recording was made before the tracks the player fetched could join it", "session", s.ID, "tracks", len(l.pendingTracks))
+			l.pendingTracks = nil
 		}
 		unlock() // before runDone: whoever waits for the run may take the lock
 		if s.State == StateDone {

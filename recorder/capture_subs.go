@@ -84,47 +84,11 @@ func (c *Capture) adoptEarlySubtitlesLocked(l *live, master string) {
 	}
 }
 
-// addSubtitlesLocked adds subtitle track t to recording l. A run in progress owns l's session: t waits in
-// l.pendingSubs and the run is restarted with it (what is on disk stays; a merge under way is redone). A
-// recording already made is not made again for them.
+// addSubtitlesLocked adds subtitle track t to recording l (addPlayedLocked), whose start may wait for it.
 func (c *Capture) addSubtitlesLocked(l *live, t *Track) {
-	switch {
-	case l.deleted || l.s.Main() == nil:
-		return
-	case l.s.Main().Live: // set once, when the plan is made: no race with a run
-		c.log.Info("subtitles of a live broadcast are not recorded", "session", l.s.ID, "language", t.Language)
-		return
-	case !l.running && l.s.State == StateDone: // a run owns State while it runs
-		c.log.Info("subtitles fetched after the recording was made are not added", "session", l.s.ID, "language", t.Language)
+	if !c.addPlayedLocked(l, t, "subtitles") || l.running {
 		return
 	}
-	for _, x := range slices.Concat(l.s.Tracks, l.pendingSubs) {
-		if x.Source == t.Source {
-			return
-		}
-	}
-	if len(l.s.Tracks)+len(l.pendingSubs) >= maxMasterEntries {
-		return
-	}
-	t.ID = c.subtitleIDLocked(l, t.ID)
-	t.bind(l.s.Dir())
-	if l.guard != nil {
-		l.guard.Allow(t.Source) // the browser fetched the playlist from there
-	}
-	c.mapTrackLocked(l, t) // its segments are tee'd and answered from now on
-	if l.running {
-		// runStream adds the track before its next Run: stop the one under way, if any, so that it
-		// comes. Gently: a segment the browser reads as the backfill fetches it lands whole.
-		l.pendingSubs = append(l.pendingSubs, t)
-		if l.yield != nil {
-			c.log.Info("the player fetched subtitles: the recording goes on with them", "session", l.s.ID, "language", t.Language)
-			l.again = true
-			l.yield()
-		}
-		return
-	}
-	l.s.AddTrack(t)
-	_ = l.s.Save()
 	if stripQuery(t.Source) == l.waitSub && l.waiting > 0 {
 		l.waitSub = ""
 		l.waiting--
@@ -135,19 +99,64 @@ func (c *Capture) addSubtitlesLocked(l *live, t *Track) {
 	}
 }
 
-// addPendingSubtitlesLocked moves the subtitle tracks that waited for a run into l's session; no run may
-// be using it.
-func (c *Capture) addPendingSubtitlesLocked(l *live) {
-	for _, t := range l.pendingSubs {
-		l.s.AddTrack(t)
+// addPlayedLocked adds t, a track of l's master the player fetched (what: "subtitles", "audio"), to recording
+// l; its segments are tee'd and answered from then on. A run in progress owns l's session: t waits in
+// l.pendingTracks and the run is stopped gently and restarted with it (what is on disk stays; a merge under
+// way is redone). A recording already made is not made again for it, nor is a live broadcast's: added is
+// false, and nothing was changed.
+func (c *Capture) addPlayedLocked(l *live, t *Track, what string) (added bool) {
+	switch {
+	case l.deleted || l.s.Main() == nil:
+		return false
+	case l.s.Main().Live: // set once, when the plan is made: no race with a run
+		c.log.Info(what+" of a live broadcast: not recorded", "session", l.s.ID, "language", t.Language)
+		return false
+	case !l.running && l.s.State == StateDone: // a run owns State while it runs
+		c.log.Info(what+" fetched after the recording was made: not added", "session", l.s.ID, "language", t.Language)
+		return false
 	}
-	l.pendingSubs = nil
+	for _, x := range slices.Concat(l.s.Tracks, l.pendingTracks) {
+		if x.Source == t.Source {
+			return true
+		}
+	}
+	if len(l.s.Tracks)+len(l.pendingTracks) >= maxMasterEntries {
+		return false
+	}
+	t.ID = c.trackIDLocked(l, t.ID)
+	t.bind(l.s.Dir())
+	if l.guard != nil {
+		l.guard.Allow(t.Source) // the browser fetched the playlist from there
+	}
+	c.mapTrackLocked(l, t) // its segments are tee'd and answered from now on
+	if l.running {
+		// runStream adds the track before its next Run: stop the one under way, if any, so that it
+		// comes. Gently: a segment the browser reads as the backfill fetches it lands whole.
+		l.pendingTracks = append(l.pendingTracks, t)
+		if l.yield != nil {
+			c.log.Info("the player fetched "+what+": the recording goes on with them", "session", l.s.ID, "language", t.Language)
+			l.again = true
+			l.yield()
+		}
+		return true
+	}
+	l.s.AddTrack(t)
+	_ = l.s.Save()
+	return true
 }
 
-// subtitleIDLocked makes id unique among l's tracks and those waiting to join it.
-func (c *Capture) subtitleIDLocked(l *live, id string) string {
+// addPendingTracksLocked moves the tracks that waited for a run into l's session; no run may be using it.
+func (c *Capture) addPendingTracksLocked(l *live) {
+	for _, t := range l.pendingTracks {
+		l.s.AddTrack(t)
+	}
+	l.pendingTracks = nil
+}
+
+// trackIDLocked makes id unique among l's tracks and those waiting to join it.
+func (c *Capture) trackIDLocked(l *live, id string) string {
 	taken := func(id string) bool {
-		for _, x := range slices.Concat(l.s.Tracks, l.pendingSubs) {
+		for _, x := range slices.Concat(l.s.Tracks, l.pendingTracks) {
 			if x.ID == id {
 				return true
 			}

@@ -41,6 +41,7 @@ func TestRunHLSMatrix(t *testing.T) {
 		{name: "separate audio default", cse: testmedia.CaseSeparate, langs: []string{"en"}, iso: []string{"eng"}},
 		{name: "separate audio fr", cse: testmedia.CaseSeparate, audio: "fr", langs: []string{"fr"}, iso: []string{"fra"}},
 		{name: "separate audio all", cse: testmedia.CaseSeparate, audio: "all", langs: []string{"en", "fr"}, iso: []string{"eng", "fra"}},
+		{name: "separate audio fmp4 all", cse: testmedia.CaseSeparateFMP4, audio: "all", langs: []string{"en", "fr"}, iso: []string{"eng", "fra"}},
 		{name: "byte ranges ts", cse: testmedia.CaseSingleTS, langs: []string{""}},
 		{name: "byte ranges fmp4", cse: testmedia.CaseSingleFMP4, langs: []string{""}},
 		{name: "discontinuity same audio", cse: testmedia.CaseDiscSame, langs: []string{""}},

@@ -19,7 +19,7 @@ import (
 
 // matrixVersion is part of the matrix's cache key: bump it whenever a command line below or the layout of
 // the cached directory changes.
-const matrixVersion = "3"
+const matrixVersion = "4"
 
 // Names of the HLS matrix cases, each a directory of the matrix.
 const (
@@ -35,9 +35,13 @@ const (
 	CaseGap        = "gap"        // CaseTS with its third segment marked EXT-X-GAP (and absent from the directory)
 )
 
+// CaseSeparateFMP4 is CaseSeparate in fMP4 segments, each playlist with its init_N.mp4: hls.js plays it,
+// while it reports bufferAppendNoProgress on CaseSeparate's audio-only MPEG-TS renditions.
+const CaseSeparateFMP4 = "separate-fmp4"
+
 // MatrixCases lists every case in a stable order.
-var MatrixCases = []string{CaseTS, CaseFMP4, CaseAESIV, CaseAESSeq, CaseSeparate, CaseSingleTS, CaseSingleFMP4,
-	CaseDiscSame, CaseDiscDiff, CaseGap}
+var MatrixCases = []string{CaseTS, CaseFMP4, CaseAESIV, CaseAESSeq, CaseSeparate, CaseSeparateFMP4, CaseSingleTS,
+	CaseSingleFMP4, CaseDiscSame, CaseDiscDiff, CaseGap}
 
 // An HLSCase is one stream written by ffmpeg's own hls muxer, as a site would serve it.
 type HLSCase struct {
@@ -247,17 +251,26 @@ func buildMatrix(ffmpeg, dir string) error {
 		"-hls_flags", "periodic_rekey", "-start_number", "7")
 
 	// The master playlist names a variant only when its bit rates are known, which a stream copy does not
-	// say: this case is encoded as it is written.
-	b.run("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=5",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=5",
-		"-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration=5",
-		"-map", "0:v", "-map", "1:a", "-map", "2:a",
-		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25", "-keyint_min", "25",
-		"-sc_threshold", "0", "-b:v", "150k", "-c:a", "aac", "-b:a", "48k", "-ac", "2",
-		"-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
-		"-var_stream_map", "v:0,agroup:aud a:0,agroup:aud,language:en,default:yes a:1,agroup:aud,language:fr",
-		"-master_pl_name", "master.m3u8",
-		"-hls_segment_filename", filepath.Join(CaseSeparate, "stream_%v_%03d.ts"), filepath.Join(CaseSeparate, "stream_%v.m3u8"))
+	// say: these cases are encoded as they are written.
+	for _, sep := range []struct {
+		name string
+		seg  []string // segment options: the file names, and the type when not MPEG-TS
+	}{
+		{CaseSeparate, []string{"-hls_segment_filename", filepath.Join(CaseSeparate, "stream_%v_%03d.ts")}},
+		{CaseSeparateFMP4, []string{"-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init_%v.mp4",
+			"-hls_segment_filename", filepath.Join(CaseSeparateFMP4, "stream_%v_%03d.m4s")}},
+	} {
+		args := []string{"-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=5",
+			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=5",
+			"-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration=5",
+			"-map", "0:v", "-map", "1:a", "-map", "2:a",
+			"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25", "-keyint_min", "25",
+			"-sc_threshold", "0", "-b:v", "150k", "-c:a", "aac", "-b:a", "48k", "-ac", "2",
+			"-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
+			"-var_stream_map", "v:0,agroup:aud a:0,agroup:aud,language:en,default:yes a:1,agroup:aud,language:fr",
+			"-master_pl_name", "master.m3u8"}
+		b.run(append(append(args, sep.seg...), filepath.Join(sep.name, "stream_%v.m3u8"))...)
+	}
 
 	b.hls("src/main.mkv", CaseSingleTS, "all.ts", "-hls_flags", "single_file")
 	b.hls("src/main.mkv", CaseSingleFMP4, "all.mp4", "-hls_flags", "single_file", "-hls_segment_type", "fmp4")
@@ -309,28 +322,30 @@ func describeMatrix(dir string) error {
 	}
 
 	// separate: the video playlist, then each rendition's, named by language.
-	sep := &HLSCase{Name: CaseSeparate, Entry: "master.m3u8", Audio: map[string]int{}, AudioSeconds: map[string]float64{},
-		Tone: map[string]float64{"en": 440, "fr": 1000}}
-	for i, lang := range []string{"", "en", "fr"} {
-		pl := p(CaseSeparate, fmt.Sprintf("stream_%d.m3u8", i))
-		sec, err := extinfSum(pl)
-		if err != nil {
-			return err
-		}
-		st, err := StreamPackets(ctx, pl)
-		if err != nil {
-			return err
-		}
-		if lang == "" {
-			sep.Seconds, sep.Video = sec, st.video()
-			if len(st) != 1 {
-				return fmt.Errorf("separate: the video playlist has %d streams, want video only", len(st))
+	for _, name := range []string{CaseSeparate, CaseSeparateFMP4} {
+		sep := &HLSCase{Name: name, Entry: "master.m3u8", Audio: map[string]int{}, AudioSeconds: map[string]float64{},
+			Tone: map[string]float64{"en": 440, "fr": 1000}}
+		for i, lang := range []string{"", "en", "fr"} {
+			pl := p(name, fmt.Sprintf("stream_%d.m3u8", i))
+			sec, err := extinfSum(pl)
+			if err != nil {
+				return err
 			}
-			continue
+			st, err := StreamPackets(ctx, pl)
+			if err != nil {
+				return err
+			}
+			if lang == "" {
+				sep.Seconds, sep.Video = sec, st.video()
+				if len(st) != 1 {
+					return fmt.Errorf("%s: the video playlist has %d streams, want video only", name, len(st))
+				}
+				continue
+			}
+			sep.Audio[lang], sep.AudioSeconds[lang] = st.audio(0), sec
 		}
-		sep.Audio[lang], sep.AudioSeconds[lang] = st.audio(0), sec
+		cases[name] = sep
 	}
-	cases[CaseSeparate] = sep
 
 	// Discontinuities: two ffmpeg outputs joined by hand with EXT-X-DISCONTINUITY, which ffmpeg's hls
 	// muxer never writes for VOD.

@@ -19,8 +19,10 @@ func TestHLSMatrix(t *testing.T) {
 			}
 		}
 	}
-	if c := m.Cases[CaseSeparate]; len(c.Audio) != 2 || c.Audio["en"] == 0 || c.Audio["fr"] == 0 {
-		t.Errorf("separate: audio %v, want en and fr", c.Audio)
+	for _, name := range []string{CaseSeparate, CaseSeparateFMP4} {
+		if c := m.Cases[name]; len(c.Audio) != 2 || c.Audio["en"] == 0 || c.Audio["fr"] == 0 {
+			t.Errorf("%s: audio %v, want en and fr", name, c.Audio)
+		}
 	}
 	if c := m.Cases[CaseDiscDiff]; len(c.Sections) != 2 || c.Sections[0].SampleRate != 44100 || c.Sections[1].SampleRate != 48000 ||
 		c.Sections[0].Channels != 1 || c.Sections[1].Channels != 2 {
