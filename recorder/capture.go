@@ -699,6 +699,8 @@ func (c *Capture) mapTrackLocked(l *live, t *Track) {
 		}
 		if ref := (segRef{l, t, int64(i), plainSegment(sg), t.Live}); t.Live {
 			c.bySegURL.addExact(sg.URL, ref) // the next segment may differ in its query alone
+			// The player fetches the next ones before the follower lists anything: kept aside.
+			c.aside.dirs[dirOf(sg.URL)] = l
 		} else {
 			c.bySegURL.add(sg.URL, ref)
 		}

@@ -80,7 +80,12 @@ func TestCaptureLiveBrowserCopies(t *testing.T) {
 		b, err := os.ReadFile(tr.SegmentPath(i))
 		return err == nil && bytes.Equal(b, body(n))
 	}
-	c.listed(l, "video", 0, []plan.Segment{seg(0)}) // the follower's first list: the directory is the recording's
+	// The browser's playlist, its first window mapped before the follower lists anything: the
+	// directory is the recording's already.
+	tr.Segments = []plan.Segment{seg(0)}
+	c.mu.Lock()
+	c.mapTrackLocked(l, tr)
+	c.mu.Unlock()
 
 	// The player asked for segment 1 before the follower listed it; its answer arrives after.
 	reply := ask(1)
