@@ -59,7 +59,7 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 	}
 	m, perr := dash.Parse(data, base)
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	key := stripQuery(u)
 	if rec := c.byManifest[key]; rec != nil {
 		c.refreshLocked(rec.l, h, "")
@@ -118,7 +118,7 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 	if rec.video != nil && sel.Video == "" {
 		c.mapRepsLocked(rec, m, sel)
 	}
-	_ = l.s.Save()
+	c.saveLocked(l)
 	if rec.decided {
 		c.startLocked(l)
 		return
@@ -129,7 +129,7 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 	l.reason = "waiting for the player to choose a video representation"
 	time.AfterFunc(dashChoiceWait, func() {
 		c.mu.Lock()
-		defer c.mu.Unlock()
+		defer c.unlock()
 		c.decideLocked(rec, "")
 	})
 }
@@ -224,7 +224,7 @@ func (c *Capture) decideLocked(rec *dashRec, id string) {
 		c.mapTrackLocked(l, t)
 		rec.chosen = id
 		c.log.Info("recording the representation the player chose", "session", l.s.ID, "representation", id)
-		_ = l.s.Save()
+		c.saveLocked(l)
 	}
 	if l.waiting > 0 {
 		l.waiting--
