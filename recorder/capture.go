@@ -64,6 +64,11 @@ type Capture struct {
 	linger     time.Duration // how long a done recording's segments outlive the page's last request
 	keep       bool          // the person keeps segments for good (MergeOptions.KeepSegments)
 
+	// File work decided under mu, done once it is released (capture_io.go).
+	dirty  []*live    // sessions to save
+	later  []func()   // files to move
+	saveMu sync.Mutex // held from a session's snapshot until it is on disk
+
 	// notRecorded: the segments of a master's audio renditions its recording left out (--audio-lang; capture_audio.go):
 	// the player's fetches of them are neither tee'd nor learned as a stream of their own.
 	notRecorded *segIndex[*live]
@@ -126,6 +131,10 @@ type live struct {
 	asked           time.Time // when the browser last asked for one of its segments
 	swept           bool      // done, and its segments removed: the origin answers the browser again
 	listed          []segURL  // the live follower's latest segments mapped, oldest first (capture_live.go)
+	// landings counts the flights ended and the files moved in: a look at the
+	// disk made after c.mu was released is current if it has not changed.
+	landings uint64
+	dirty    bool // to be saved once c.mu is released (saveLocked)
 }
 
 // CaptureOptions configure a Capture.
@@ -165,6 +174,7 @@ func NewCapture(ctx context.Context, store *Store, o CaptureOptions) *Capture {
 // removes the segments of finished recordings (see CaptureOptions.Linger).
 func (c *Capture) Wait() {
 	c.wg.Wait()
+	c.flushSaves()
 	c.sweepAll()
 }
 
@@ -184,7 +194,7 @@ type StreamStatus struct {
 func (c *Capture) Streams() []StreamStatus {
 	c.mu.Lock()
 	ls := slices.Clone(c.streams)
-	c.mu.Unlock()
+	c.unlock()
 	out := make([]StreamStatus, 0, len(ls))
 	for _, l := range ls {
 		snap := l.s.Published()
@@ -193,7 +203,7 @@ func (c *Capture) Streams() []StreamStatus {
 		}
 		c.mu.Lock()
 		reason, err := l.reason, l.err
-		c.mu.Unlock()
+		c.unlock()
 		st := StreamStatus{Session: snap.Summary, Progress: l.prog, Reason: reason, Err: err, Template: snap.Template,
 			Headers: snap.Headers}
 		if d := l.prog.Done.Load(); st.Session.State != StateDone && int(d) > st.Session.SegmentsDone {
@@ -351,17 +361,38 @@ type fileTap struct {
 
 // newFileTap tees into a private file in the tee/ directory beside segments/
 // (a run's start clears stray .partial files in segments/, which must not
-// take a copy still being written), renamed to dst when complete.
+// take a copy still being written), renamed to dst when complete. It works on
+// the file system: never call it under c.mu (see pendingTap).
 func newFileTap(s *Session, dst string, want, max int64, done func(bool)) *fileTap {
 	dir := filepath.Join(s.Dir(), "tee")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(dst)+".*.partial")
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return nil
+	}
+	f, err := createTee(dir, filepath.Base(dst)+".*.partial")
 	if err != nil {
 		return nil
 	}
 	return &fileTap{f: f, path: dst, want: want, max: max, done: done}
+}
+
+// createTee makes a tee's file; tests make it slow.
+var createTee = os.CreateTemp
+
+// A pendingTap is a tee decided under c.mu: calling it, once c.mu is
+// released, makes its file and returns the tap (nil: none). Nothing that
+// touches the file system runs under c.mu, which every request of the
+// browser takes: one slow disk operation must not hold up the others.
+type pendingTap func() proxy.BodyTap
+
+// open makes p's tap; a nil p is no tap.
+func (p pendingTap) open() proxy.BodyTap {
+	if p == nil {
+		return nil
+	}
+	return p()
 }
 
 func (t *fileTap) Write(p []byte) (int, error) {
@@ -440,7 +471,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		}
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if pl.Master != nil {
 		c.onMasterLocked(u, pl.Master)
 		return
@@ -564,7 +595,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		}
 		waitAudio := l.waiting > 0
 		c.waitDefaultSubtitlesLocked(l, ref)
-		_ = l.s.Save()
+		c.saveLocked(l)
 		if l.waiting == 0 {
 			c.startLocked(l)
 			return
@@ -578,7 +609,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 		}
 		time.AfterFunc(3*time.Second, func() {
 			c.mu.Lock()
-			defer c.mu.Unlock()
+			defer c.unlock()
 			if l.waiting > 0 {
 				l.waiting = 0
 				l.reason = ""
@@ -668,7 +699,7 @@ func (c *Capture) fillRenditionLocked(l *live, p *Track) (chosen bool) {
 	*t = *p
 	t.ID, t.dir, t.Language, t.Name, t.Default = id, dir, lang, name, def
 	c.mapTrackLocked(l, t)
-	_ = l.s.Save()
+	c.saveLocked(l)
 	if l.waiting > 0 {
 		l.waiting--
 		if l.waiting == 0 {
@@ -691,7 +722,6 @@ func (c *Capture) leaveOutLocked(l *live, p *Track) {
 
 // mapTrackLocked maps a listed track's playlist, segment and key URLs to it.
 func (c *Capture) mapTrackLocked(l *live, t *Track) {
-	_ = os.MkdirAll(t.SegmentDir(), 0o700)
 	c.byList[stripQuery(t.Source)] = trackRef{l, t}
 	for i, sg := range t.Segments {
 		if sg.URL == "" || sg.Gap {
@@ -739,7 +769,7 @@ func (c *Capture) onKey(ex *proxy.Exchange) proxy.BodyTap {
 	u := ex.Req.URL.String()
 	c.mu.Lock()
 	ref, ok := c.byKey[u]
-	c.mu.Unlock()
+	c.unlock()
 	if !ok || ex.Status != http.StatusOK {
 		return c.onInit(ex)
 	}
@@ -750,19 +780,30 @@ func (c *Capture) onKey(ex *proxy.Exchange) proxy.BodyTap {
 	h := keptHeaders(ex.Req.Header)
 	return &bufTap{max: keySize, done: func(b []byte) {
 		c.mu.Lock()
-		defer c.mu.Unlock()
 		if l.deleted {
+			c.unlock()
 			return
 		}
+		var keep []string // where the key goes: written with c.mu released
 		for n := range t.Keys {
-			k := &t.Keys[n]
-			if k.URI == u && len(b) == keySize && !fileExists(t.KeyPath(k)) {
-				if err := t.saveKey(k, b); err != nil {
-					c.log.Warn("could not keep the key", "session", l.s.ID, "err", err)
-				}
+			if k := &t.Keys[n]; k.URI == u && len(b) == keySize {
+				keep = append(keep, t.KeyPath(k))
 			}
 		}
-		c.refreshLocked(l, h, "")
+		c.unlock()
+		for _, p := range keep {
+			if fileExists(p) {
+				continue
+			}
+			if err := keepKey(p, b); err != nil {
+				c.log.Warn("could not keep the key", "session", l.s.ID, "err", err)
+			}
+		}
+		c.mu.Lock()
+		if !l.deleted {
+			c.refreshLocked(l, h, "") // after the key is kept: a run it starts finds it
+		}
+		c.unlock()
 	}}
 }
 
@@ -770,8 +811,8 @@ func (c *Capture) newLive(s *Session, shape string) (*live, error) {
 	if s.Title == "" {
 		s.Title = c.titles.get(s.Page)
 	}
-	if err := c.store.Create(s); err != nil {
-		return nil, err
+	if s.ID == "" {
+		s.ID = NewID(time.Now())
 	}
 	if c.outDir != "" {
 		name := "video"
@@ -780,9 +821,14 @@ func (c *Capture) newLive(s *Session, shape string) (*live, error) {
 		}
 		s.Target = filepath.Join(c.outDir, name+"-"+s.ID+".mp4")
 	}
+	// Under c.mu, once per recording: its directory and session.json exist
+	// before anything of it is known (see capture_io.go).
+	if err := c.store.Create(s); err != nil {
+		return nil, err
+	}
 	l := &live{s: s, prog: NewProgress(), shape: shape, observed: map[string]string{}, inflight: map[flightKey]*flight{}}
 	c.streams = append(c.streams, l)
-	return l, s.Save()
+	return l, nil
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -802,10 +848,15 @@ func SafeName(s string) string {
 }
 
 func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
+	c.mu.Lock()
+	p := c.onSegmentLocked(ex)
+	c.unlock()
+	return p.open()
+}
+
+func (c *Capture) onSegmentLocked(ex *proxy.Exchange) pendingTap {
 	u := ex.Req.URL.String()
 	h := keptHeaders(ex.Req.Header)
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.dashSeenLocked(u)
 	if ref, ok := c.bySegURL.find(u); ok {
 		return c.teeMappedLocked(ref, u, h, ex)
@@ -847,7 +898,6 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			return nil
 		}
 		l.guard = g
-		_ = os.MkdirAll(t.SegmentDir(), 0o700)
 		c.byShape[shape] = l
 	}
 	s := l.s
@@ -868,7 +918,7 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			if err != nil {
 				l.reason = err.Error()
 				s.Error = l.reason
-				_ = s.Save()
+				c.saveLocked(l)
 				return nil
 			}
 			t.Template, t.First, s.Error, l.reason = tm, tm.First, "", ""
@@ -883,15 +933,18 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 			dst := filepath.Join(s.Dir(), fmt.Sprintf("observed-%d%s", len(l.observed), t.ext()))
 			l.observed[u] = dst
 			l.reason = "waiting for a second segment to learn the numbering"
-			if !c.teeAllowed(s, ex.ContentLength) {
-				return nil
+			answer := newAnswer(ex.Req.Header, ex.RespHeader)
+			return func() proxy.BodyTap {
+				if !c.teeAllowed(s, ex.ContentLength) {
+					return nil
+				}
+				tap := newFileTap(s, dst, ex.ContentLength, c.segmentCap(), func(bool) {})
+				if tap == nil {
+					return nil // not a typed nil in the interface
+				}
+				tap.answer = answer
+				return tap
 			}
-			tap := newFileTap(s, dst, ex.ContentLength, c.segmentCap(), func(bool) {})
-			if tap == nil {
-				return nil // not a typed nil in the interface
-			}
-			tap.answer = newAnswer(ex.Req.Header, ex.RespHeader)
-			return tap
 		}
 	}
 	i, ok := t.Template.Match(u)
@@ -902,20 +955,19 @@ func (c *Capture) onSegment(ex *proxy.Exchange) proxy.BodyTap {
 		return nil
 	}
 	c.refreshLocked(l, h, "")
-	tap := c.teeLocked(segRef{l, t, i, true, false}, ex)
+	p := c.teeLocked(segRef{l, t, i, true, false}, ex)
 	c.startLocked(l)
-	return tap
+	return p
 }
 
 // rememberInitLocked remembers an fMP4 init segment the browser fetched, so
 // a stream learned from its segments' URLs (no playlist seen) can be merged.
-func (c *Capture) rememberInitLocked(ex *proxy.Exchange) proxy.BodyTap {
+func (c *Capture) rememberInitLocked(ex *proxy.Exchange) {
 	if media.Classify(ex.Req.URL.Path, ex.RespHeader.Get("Content-Type")) != media.KindInit {
-		return nil
+		return
 	}
 	u := ex.Req.URL.String()
 	c.inits[initKey(u)] = u
-	return nil
 }
 
 // initKey files an init segment by its directory and the stream its name
@@ -939,15 +991,30 @@ func (c *Capture) initForLocked(u string) string {
 	return c.inits[initKey(u)]
 }
 
-// adoptObservedLocked files the bodies kept aside under their learned indices.
+// adoptObservedLocked files the bodies kept aside under their learned
+// indices: each is claimed now and moved once c.mu is released, unless
+// another copy of it is on its way or on disk already.
 func (c *Capture) adoptObservedLocked(l *live) {
 	t := l.s.Main()
 	for u, p := range l.observed {
-		if i, ok := t.Template.Match(u); ok && !t.Have(i) {
-			moveSegment(p, t.SegmentPath(i))
+		var f *flight
+		i, ok := t.Template.Match(u)
+		k := flightKey{t.ID, i}
+		if ok && l.inflight[k] == nil {
+			f = newFlight(false)
+			l.inflight[k] = f
 		}
-		os.Remove(p)
-		os.Remove(answerPath(p))
+		dst := t.SegmentPath(i)
+		c.laterLocked(func() {
+			if f != nil && !fileComplete(dst) && os.MkdirAll(filepath.Dir(dst), 0o700) == nil {
+				moveSegment(p, dst)
+			}
+			os.Remove(p)
+			os.Remove(answerPath(p))
+			if f != nil {
+				c.land(l, k, f)
+			}
+		})
 	}
 	l.observed = map[string]string{}
 }
@@ -969,6 +1036,7 @@ func newFlight(browser bool) *flight {
 // landLocked ends the flight of segment k.
 func (l *live) landLocked(k flightKey, f *flight) {
 	f.once.Do(func() {
+		l.landings++
 		if l.inflight[k] == f {
 			delete(l.inflight, k)
 		}
@@ -980,13 +1048,13 @@ func (l *live) landLocked(k flightKey, f *flight) {
 func (c *Capture) land(l *live, k flightKey, f *flight) {
 	c.mu.Lock()
 	l.landLocked(k, f)
-	c.mu.Unlock()
+	c.unlock()
 }
 
 // teeMappedLocked keeps the browser's copy of ref, a segment of a recording
 // that the page fetched from u with request headers h: u's host is one the
 // backfill may use, and h refreshes the recording's headers.
-func (c *Capture) teeMappedLocked(ref segRef, u string, h map[string]string, ex *proxy.Exchange) proxy.BodyTap {
+func (c *Capture) teeMappedLocked(ref segRef, u string, h map[string]string, ex *proxy.Exchange) pendingTap {
 	if ref.l.guard != nil {
 		ref.l.guard.Allow(u) // the browser fetched this stream's segments from there
 	}
@@ -996,14 +1064,16 @@ func (c *Capture) teeMappedLocked(ref segRef, u string, h map[string]string, ex 
 
 // teeLocked saves the browser's copy of segment i, unless it is already on
 // disk or the backfill is fetching it. Encrypted streams are not tee'd: the
-// backfill fetches and decrypts every segment itself.
-func (c *Capture) teeLocked(ref segRef, ex *proxy.Exchange) proxy.BodyTap {
+// backfill fetches and decrypts every segment itself. The segment is claimed
+// (its flight) under c.mu; the look at the disk and the file are made once
+// c.mu is released, and a segment found on disk then ends its flight at once.
+func (c *Capture) teeLocked(ref segRef, ex *proxy.Exchange) pendingTap {
 	l, t, i := ref.l, ref.t, ref.i
 	if i >= 0 && !ref.plain {
 		return nil // encrypted (kept decrypted) or a byte range of a bigger file: the backfill fetches it
 	}
 	l.asked = time.Now()
-	if l.swept || t.haveFile(i) {
+	if l.swept {
 		return nil
 	}
 	k := flightKey{t.ID, i}
@@ -1016,18 +1086,22 @@ func (c *Capture) teeLocked(ref segRef, ex *proxy.Exchange) proxy.BodyTap {
 		return nil
 	}
 	f.teed = true
-	var tap *fileTap
-	if c.teeAllowed(l.s, ex.ContentLength) {
-		tap = newFileTap(l.s, t.file(i), ex.ContentLength, c.segmentCap(), func(bool) { c.land(l, k, f) })
+	s, dst, vtt := l.s, t.file(i), t.Kind == plan.Subtitles
+	answer := newAnswer(ex.Req.Header, ex.RespHeader)
+	return func() proxy.BodyTap {
+		var tap *fileTap
+		if !fileComplete(dst) && c.teeAllowed(s, ex.ContentLength) {
+			tap = newFileTap(s, dst, ex.ContentLength, c.segmentCap(), func(bool) { c.land(l, k, f) })
+		}
+		if tap == nil {
+			c.land(l, k, f) // on disk already, or not kept
+			return nil
+		}
+		tap.answer = answer
+		tap.vtt = vtt
+		tap.showTo(f.g)
+		return tap
 	}
-	if tap == nil {
-		l.landLocked(k, f)
-		return nil
-	}
-	tap.answer = newAnswer(ex.Req.Header, ex.RespHeader)
-	tap.vtt = t.Kind == plan.Subtitles
-	tap.showTo(f.g)
-	return tap
 }
 
 // refreshLocked takes fresh credentials from a new observation: headers, and
@@ -1087,7 +1161,7 @@ func (c *Capture) applyPendingLocked(l *live) {
 		}
 	}
 	l.pendingHeaders, l.pendingURL, l.pendingSegments = nil, "", nil
-	_ = l.s.Save()
+	c.saveLocked(l)
 }
 
 // startLocked starts the background backfill and merge of a certain stream.
@@ -1140,7 +1214,8 @@ func (c *Capture) runStream(l *live) {
 		l.cancel = cancel
 		yield := make(chan struct{})
 		o.Yield, l.yield = yield, sync.OnceFunc(func() { close(yield) })
-		c.mu.Unlock()
+		c.unlock()
+		c.flushSaves() // the capture's saves of s, whoever writes them, land before the run's own
 		_, err := Run(ctx, s, o, mo)
 		cancel()
 		c.mu.Lock()
@@ -1153,7 +1228,7 @@ func (c *Capture) runStream(l *live) {
 			l.reason = "paused by you"
 			if s.State == StateInterrupted {
 				s.State = StatePaused
-				_ = s.Save()
+				_ = s.Save() // under c.mu: once per pause, and before the session's lock is released below
 			}
 		case err == nil:
 			l.reason = ""
@@ -1168,7 +1243,7 @@ func (c *Capture) runStream(l *live) {
 		if l.again && !l.userPaused && c.ctx.Err() == nil && s.State != StateDone {
 			l.again = false
 			c.applyPendingLocked(l)
-			c.mu.Unlock()
+			c.unlock()
 			continue
 		}
 		if len(l.pendingTracks) > 0 {
@@ -1181,7 +1256,7 @@ func (c *Capture) runStream(l *live) {
 		}
 		l.running = false
 		close(l.runDone)
-		c.mu.Unlock()
+		c.unlock()
 		return
 	}
 }
@@ -1196,10 +1271,10 @@ func (c *Capture) claim(ctx context.Context, l *live, k flightKey, wait bool) Ho
 	if f == nil {
 		mine := newFlight(false)
 		l.inflight[k] = mine
-		c.mu.Unlock()
+		c.unlock()
 		return Hold{Release: func() { c.land(l, k, mine) }, show: mine.g}
 	}
-	c.mu.Unlock()
+	c.unlock()
 	if !wait {
 		return Hold{Busy: true}
 	}
@@ -1250,11 +1325,11 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 		if whole && media.Classify(req.URL.Path, "") == media.KindSegment {
 			c.claimAsideLocked(u) // a live segment not listed yet: its follower waits for this copy
 		}
-		c.mu.Unlock()
+		c.unlock()
 		return nil
 	}
 	if i >= 0 && !plain {
-		c.mu.Unlock()
+		c.unlock()
 		return nil // kept decrypted, or a range of a bigger file: the origin answers
 	}
 	path := t.file(i)
@@ -1262,30 +1337,47 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 	f := l.inflight[k]
 	l.asked = time.Now()
 	if l.swept {
-		c.mu.Unlock()
+		c.unlock()
 		return nil // the recording is done and its segments are gone: the origin answers
 	}
-	if f == nil && !t.haveFile(i) {
+	if f == nil {
+		// Not on its way: on disk, or to be fetched. The disk is looked at
+		// with c.mu released; what landed meanwhile is looked at again.
+		landings := l.landings
+		c.unlock()
+		if fileComplete(path) {
+			return serveFile(req, path, first, last)
+		}
 		if !whole {
-			c.mu.Unlock()
 			return nil // a part of it: forwarded, not tee'd
 		}
-		// Forwarded at once, ahead of the backfill: claimed for the browser so
-		// that the backfill skips it and keeps the tee'd copy. If no usable
-		// answer comes back, the claim lapses.
-		f = newFlight(true)
-		l.inflight[k] = f
-		time.AfterFunc(lapse, func() {
-			c.mu.Lock()
-			if !f.teed {
-				l.landLocked(k, f)
-			}
-			c.mu.Unlock()
-		})
-		c.mu.Unlock()
-		return nil
+		c.mu.Lock()
+		f = l.inflight[k]
+		switch {
+		case l.swept:
+			c.unlock()
+			return nil
+		case f == nil && l.landings != landings:
+			c.unlock()
+			return serveFile(req, path, first, last) // it may have landed: else forwarded
+		case f == nil:
+			// Forwarded at once, ahead of the backfill: claimed for the browser so
+			// that the backfill skips it and keeps the tee'd copy. If no usable
+			// answer comes back, the claim lapses.
+			f = newFlight(true)
+			l.inflight[k] = f
+			time.AfterFunc(lapse, func() {
+				c.mu.Lock()
+				if !f.teed {
+					l.landLocked(k, f)
+				}
+				c.unlock()
+			})
+			c.unlock()
+			return nil
+		}
 	}
-	c.mu.Unlock()
+	c.unlock()
 	if f != nil {
 		// On its way: the bytes as they arrive, with the origin's headers.
 		if resp := f.g.respond(req, first, last, time.Minute); resp != nil {
@@ -1350,7 +1442,7 @@ var ErrUnknownStream = errors.New("no such stream")
 // Act applies a person's action to the stream of session id.
 func (c *Capture) Act(id, action string) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	var l *live
 	for _, x := range c.streams {
 		if x.s.ID == id && !x.deleted {
@@ -1380,6 +1472,7 @@ func (c *Capture) Act(id, action string) error {
 		dir := l.s.Dir()
 		go func() {
 			c.waitRun(l)
+			c.flushSaves()                                    // none of it is written into the directory after it is removed
 			if unlock, err := l.s.Lock("watch"); err == nil { // not under another process
 				os.RemoveAll(dir)
 				unlock()
@@ -1441,7 +1534,7 @@ func (c *Capture) kickLocked(l *live) {
 func (c *Capture) waitRun(l *live) {
 	c.mu.Lock()
 	done := l.runDone
-	c.mu.Unlock()
+	c.unlock()
 	if done != nil {
 		<-done
 	}
@@ -1449,8 +1542,7 @@ func (c *Capture) waitRun(l *live) {
 
 // Add adopts a session made elsewhere (the dashboard's form, a replay) and runs it.
 func (c *Capture) Add(s *Session) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	// s is not the capture's yet: its files are made before c.mu is taken.
 	if s.Dir() == "" {
 		if err := c.store.Create(s); err != nil {
 			return err
@@ -1461,6 +1553,8 @@ func (c *Capture) Add(s *Session) error {
 			return err
 		}
 	}
+	c.mu.Lock()
+	defer c.unlock()
 	l := &live{s: s, prog: NewProgress(), observed: map[string]string{}, inflight: map[flightKey]*flight{}}
 	c.streams = append(c.streams, l)
 	c.kickLocked(l)

@@ -63,7 +63,7 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 		reps = liveReps(data, base, dashSelection(c.mopts.Variant, c.mopts.Audio))
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	key := stripQuery(u)
 	if rec := c.byManifest[key]; rec != nil {
 		c.refreshLocked(rec.l, h, "")
@@ -122,7 +122,7 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 	if rec.video != nil && sel.Video == "" {
 		c.mapRepsLocked(rec, m, sel)
 	}
-	_ = l.s.Save()
+	c.saveLocked(l)
 	if rec.decided {
 		c.startLocked(l)
 		return
@@ -133,7 +133,7 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 	l.reason = "waiting for the player to choose a video representation"
 	time.AfterFunc(dashChoiceWait, func() {
 		c.mu.Lock()
-		defer c.mu.Unlock()
+		defer c.unlock()
 		c.decideLocked(rec, "")
 	})
 }
@@ -228,7 +228,7 @@ func (c *Capture) decideLocked(rec *dashRec, id string) {
 		c.mapTrackLocked(l, t)
 		rec.chosen = id
 		c.log.Info("recording the representation the player chose", "session", l.s.ID, "representation", id)
-		_ = l.s.Save()
+		c.saveLocked(l)
 	}
 	if l.waiting > 0 {
 		l.waiting--

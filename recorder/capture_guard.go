@@ -24,7 +24,7 @@ func (c *Capture) lockRun(l *live) (unlock func(), ok bool) {
 	unlock, err := l.s.Lock("watch")
 	if err != nil {
 		c.mu.Lock()
-		defer c.mu.Unlock()
+		defer c.unlock()
 		l.reason = "paused: " + err.Error() + "; resume it here once that process has ended"
 		c.log.Warn("stream not recorded", "session", l.s.ID, "err", err)
 		l.running = false

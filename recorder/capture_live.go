@@ -192,14 +192,14 @@ func (c *Capture) claimAsideLocked(u string) *asideCopy {
 		if !e.f.teed {
 			c.asideFailedLocked(u, e)
 		}
-		c.mu.Unlock()
+		c.unlock()
 	})
 	return e
 }
 
 // asideLocked tees the browser's copy of a segment under a live recording's
 // directory that its follower has not listed yet.
-func (c *Capture) asideLocked(u string, ex *proxy.Exchange) proxy.BodyTap {
+func (c *Capture) asideLocked(u string, ex *proxy.Exchange) pendingTap {
 	e := c.aside.byURL[u]
 	if e == nil {
 		if e = c.claimAsideLocked(u); e == nil {
@@ -211,20 +211,24 @@ func (c *Capture) asideLocked(u string, ex *proxy.Exchange) proxy.BodyTap {
 	}
 	e.f.teed = true
 	l := e.l
-	var tap *fileTap
-	if c.teeAllowed(l.s, ex.ContentLength) {
-		c.aside.n++
-		e.path = filepath.Join(l.s.Dir(), "tee", fmt.Sprintf("aside-%d", c.aside.n))
-		tap = newFileTap(l.s, e.path, ex.ContentLength, c.segmentCap(), func(ok bool) { c.asideLanded(u, e, ok) })
-	}
-	if tap == nil {
-		c.asideFailedLocked(u, e)
-		return nil // not a typed nil in the interface
-	}
-	tap.answer = newAnswer(ex.Req.Header, ex.RespHeader)
-	tap.showTo(e.f.g)
 	l.asked = time.Now()
-	return tap
+	c.aside.n++
+	e.path = filepath.Join(l.s.Dir(), "tee", fmt.Sprintf("aside-%d", c.aside.n))
+	s, dst := l.s, e.path
+	answer := newAnswer(ex.Req.Header, ex.RespHeader)
+	return func() proxy.BodyTap { // the file is made once c.mu is released
+		var tap *fileTap
+		if c.teeAllowed(s, ex.ContentLength) {
+			tap = newFileTap(s, dst, ex.ContentLength, c.segmentCap(), func(ok bool) { c.asideLanded(u, e, ok) })
+		}
+		if tap == nil {
+			c.asideLanded(u, e, false)
+			return nil // not a typed nil in the interface
+		}
+		tap.answer = answer
+		tap.showTo(e.f.g)
+		return tap
+	}
 }
 
 // asideFailedLocked ends a copy kept aside that did not arrive: the follower,
@@ -248,15 +252,30 @@ func (c *Capture) asideLanded(u string, e *asideCopy, ok bool) {
 	c.mu.Lock()
 	if !ok {
 		c.asideFailedLocked(u, e)
-		c.mu.Unlock()
+		c.unlock()
 		return
 	}
 	e.landed, e.ok = true, true
 	listed := e.listed
-	c.mu.Unlock()
+	c.unlock()
 	if listed {
 		c.adopt(e)
 	}
+}
+
+// asideCandidatesLocked lists the files, by index, of the segments of segs
+// (from index from of l's track t) that a copy kept aside may become.
+func asideCandidatesLocked(c *Capture, l *live, t *Track, from int64, segs []plan.Segment) map[int64]string {
+	var out map[int64]string
+	for n, sg := range segs {
+		if e := c.aside.byURL[sg.URL]; e != nil && e.l == l && sg.URL != "" && !sg.Gap && plainSegment(sg) {
+			if out == nil {
+				out = map[int64]string{}
+			}
+			out[from+int64(n)] = t.SegmentPath(from + int64(n))
+		}
+	}
+	return out
 }
 
 // adopt makes a landed copy the file of the segment it was listed as, and
@@ -286,8 +305,24 @@ func (c *Capture) listed(l *live, track string, from int64, segs []plan.Segment)
 	c.mu.Lock()
 	t := l.s.Track(track)
 	if t == nil || l.deleted {
-		c.mu.Unlock()
+		c.unlock()
 		return
+	}
+	// A copy kept aside is not taken for a segment on disk already: the disk
+	// is looked at with c.mu released. A copy that came aside meanwhile, not
+	// looked for, is not taken either (the follower fetches the segment).
+	var onDisk map[int64]bool
+	if paths := asideCandidatesLocked(c, l, t, from, segs); len(paths) > 0 {
+		c.unlock()
+		onDisk = map[int64]bool{}
+		for i, p := range paths {
+			onDisk[i] = fileComplete(p)
+		}
+		c.mu.Lock()
+		if l.deleted || l.s.Track(track) != t {
+			c.unlock()
+			return
+		}
 	}
 	// Only the follower changes t.Follower.DASH's fields, and it is the caller.
 	var rep *repPattern
@@ -316,7 +351,7 @@ func (c *Capture) listed(l *live, track string, from int64, segs []plan.Segment)
 		delete(c.aside.byURL, sg.URL)
 		k := flightKey{t.ID, ref.i}
 		e.listed, e.t, e.k = true, t, k
-		if !ref.plain || l.inflight[k] != nil || t.haveFile(ref.i) {
+		if have, looked := onDisk[ref.i]; !ref.plain || l.inflight[k] != nil || have || !looked {
 			e.drop = true // encrypted, a range, or another copy is there: not this one
 		} else {
 			l.inflight[k] = e.f
@@ -337,7 +372,7 @@ func (c *Capture) listed(l *live, track string, from int64, segs []plan.Segment)
 			stale = append(stale, e.path)
 		}
 	}
-	c.mu.Unlock()
+	c.unlock()
 	for _, e := range adopt {
 		c.adopt(e)
 	}

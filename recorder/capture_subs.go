@@ -141,7 +141,7 @@ func (c *Capture) addPlayedLocked(l *live, t *Track, what string) (added bool) {
 		return true
 	}
 	l.s.AddTrack(t)
-	_ = l.s.Save()
+	c.saveLocked(l)
 	return true
 }
 
@@ -177,11 +177,11 @@ func (c *Capture) subtitleTap(ex *proxy.Exchange) proxy.BodyTap {
 		return nil
 	}
 	u := ex.Req.URL.String()
+	var p pendingTap
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	ref, ok := c.bySegURL.find(u)
-	if !ok || ref.t.Kind != plan.Subtitles {
-		return nil
+	if ref, ok := c.bySegURL.find(u); ok && ref.t.Kind == plan.Subtitles {
+		p = c.teeMappedLocked(ref, u, keptHeaders(ex.Req.Header), ex)
 	}
-	return c.teeMappedLocked(ref, u, keptHeaders(ex.Req.Header), ex)
+	c.unlock()
+	return p.open()
 }

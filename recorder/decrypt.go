@@ -71,10 +71,15 @@ func sequenceIV(seq int64) [keySize]byte {
 
 // saveKey keeps key k of the track in its keys/ directory.
 func (t *Track) saveKey(k *plan.Key, key []byte) error {
-	if err := os.MkdirAll(filepath.Join(t.dir, "keys"), 0o700); err != nil {
+	return keepKey(t.KeyPath(k), key)
+}
+
+// keepKey writes a key at p, a Track.KeyPath.
+func keepKey(p string, key []byte) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(t.KeyPath(k), key, 0o600)
+	return writeFileAtomic(p, key, 0o600)
 }
 
 // loadKeys returns the AES cipher of each key of the track (1-based, as

@@ -21,14 +21,15 @@ func (t *Track) file(i int64) string {
 	return t.SegmentPath(i)
 }
 
-// haveFile reports whether segment i (or init section -i) is complete on disk.
-func (t *Track) haveFile(i int64) bool {
-	if i >= 0 {
-		return t.Have(i)
-	}
-	fi, err := os.Stat(t.file(i))
+// fileComplete reports whether the segment (or init section) file at p is
+// complete on disk, as Track.Have does. It looks at the disk: never under c.mu.
+func fileComplete(p string) bool {
+	fi, err := statFile(p)
 	return err == nil && fi.Mode().IsRegular() && fi.Size() > 0
 }
+
+// statFile looks a segment file up for the capture; tests make it slow.
+var statFile = os.Stat
 
 // fetchInit fetches init section n of t unless it is there, after the claim
 // (o.Claim) that lets a copy the browser is fetching land instead.
@@ -57,11 +58,17 @@ func (c *Capture) onInit(ex *proxy.Exchange) proxy.BodyTap {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	p := c.onInitLocked(ex)
+	c.unlock()
+	return p.open()
+}
+
+func (c *Capture) onInitLocked(ex *proxy.Exchange) pendingTap {
 	c.dashSeenLocked(ex.Req.URL.String())
 	ref, ok := c.bySegURL.find(ex.Req.URL.String())
 	if !ok || ref.i >= 0 {
-		return c.rememberInitLocked(ex)
+		c.rememberInitLocked(ex)
+		return nil
 	}
 	c.refreshLocked(ref.l, keptHeaders(ex.Req.Header), "")
 	return c.teeLocked(ref, ex)

@@ -24,17 +24,17 @@ func (c *Capture) lingerLocked(l *live) {
 	check = func() {
 		c.mu.Lock()
 		if l.swept || l.deleted || l.running || l.s.State != StateDone {
-			c.mu.Unlock()
+			c.unlock()
 			return
 		}
 		if left := c.linger - time.Since(l.asked); left > 0 {
 			time.AfterFunc(left, check)
-			c.mu.Unlock()
+			c.unlock()
 			return
 		}
 		l.swept = true
 		s := l.s
-		c.mu.Unlock()
+		c.unlock()
 		c.sweep(s)
 	}
 	time.AfterFunc(c.linger, check)
@@ -53,7 +53,7 @@ func (c *Capture) sweepAll() {
 			done = append(done, l.s)
 		}
 	}
-	c.mu.Unlock()
+	c.unlock()
 	for _, s := range done {
 		c.sweep(s)
 	}

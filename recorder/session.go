@@ -206,18 +206,43 @@ func (s *Session) Done() int {
 func (s *Session) Save() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	data, err := s.encodeLocked()
+	if err != nil {
+		return err
+	}
+	return s.write(data)
+}
+
+// encode is Save without the disk: it publishes the session as it stands and
+// returns what write puts in session.json. The capture encodes under its lock
+// and writes after releasing it.
+func (s *Session) encode() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.encodeLocked()
+}
+
+func (s *Session) encodeLocked() ([]byte, error) {
 	if err := s.check(); err != nil { // what is written must read back (DecodeSession)
-		return fmt.Errorf("session %s: %w: %v", s.ID, ErrBadSession, err)
+		return nil, fmt.Errorf("session %s: %w: %v", s.ID, ErrBadSession, err)
 	}
 	s.Updated = time.Now().UTC()
 	s.Version = SessionVersion
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return fmt.Errorf("session %s: %w", s.ID, err)
+		return nil, fmt.Errorf("session %s: %w", s.ID, err)
 	}
 	s.publish()
-	return writeFileAtomic(filepath.Join(s.dir, "session.json"), append(data, '\n'), 0o600)
+	return append(data, '\n'), nil
 }
+
+// write puts data, from encode, in session.json.
+func (s *Session) write(data []byte) error {
+	return writeSession(filepath.Join(s.dir, "session.json"), data, 0o600)
+}
+
+// writeSession writes session.json; tests make it slow.
+var writeSession = writeFileAtomic
 
 // A Store keeps sessions under <data dir>/sessions.
 type Store struct {
