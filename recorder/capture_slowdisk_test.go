@@ -148,16 +148,7 @@ func TestCaptureSlowTeeDoesNotStallTheBrowser(t *testing.T) {
 // A segment whose look-up on disk is slow (Respond asks whether it landed)
 // holds up its own request only.
 func TestCaptureSlowStatDoesNotStallTheBrowser(t *testing.T) {
-	fx := newFixture(t, testorigin.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts(), Merge: MergeOptions{KeepSegments: true}})
-	pl, err := os.ReadFile(fx.media.Playlist)
-	if err != nil {
-		t.Fatal(err)
-	}
-	browse(t, c, fx.origin.URL+"index.m3u8", pl, fx.headers())
-	waitState(t, fx.store, onlySession(t, fx.store).ID, StateDone)
+	fx, c, _, _ := madeRecording(t)
 
 	entered, release := blockOn(t, &statFile, func(orig func(string) (os.FileInfo, error), block func(string)) func(string) (os.FileInfo, error) {
 		return func(name string) (os.FileInfo, error) {
@@ -172,20 +163,7 @@ func TestCaptureSlowStatDoesNotStallTheBrowser(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Respond never looked for segment 2 on disk")
 	}
-	promptly(t, "Respond for another segment", func() error {
-		resp := c.Respond(httptest.NewRequest(http.MethodGet, fx.origin.URL+"seg_00003.ts", nil))
-		if resp == nil {
-			return errors.New("segment 3: forwarded, want it answered from disk")
-		}
-		resp.Body.Close()
-		return nil
-	})
-	promptly(t, "Streams", func() error {
-		if n := len(c.Streams()); n != 1 {
-			return fmt.Errorf("%d streams, want 1", n)
-		}
-		return nil
-	})
+	othersAnswerPromptly(t, fx, c)
 	release()
 	select {
 	case resp := <-answered:
@@ -196,23 +174,12 @@ func TestCaptureSlowStatDoesNotStallTheBrowser(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Respond for segment 2 never returned")
 	}
-	cancel()
-	c.Wait()
 }
 
 // A session.json slow to write (fresh credentials taken from the browser for
 // a recording already made) holds up no other request, and is not lost.
 func TestCaptureSlowSaveDoesNotStallTheBrowser(t *testing.T) {
-	fx := newFixture(t, testorigin.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts(), Merge: MergeOptions{KeepSegments: true}})
-	pl, err := os.ReadFile(fx.media.Playlist)
-	if err != nil {
-		t.Fatal(err)
-	}
-	browse(t, c, fx.origin.URL+"index.m3u8", pl, fx.headers())
-	s := waitState(t, fx.store, onlySession(t, fx.store).ID, StateDone)
+	fx, c, pl, s := madeRecording(t)
 
 	entered, release := blockOn(t, &writeSession, func(orig func(string, []byte, os.FileMode) error, block func(string)) func(string, []byte, os.FileMode) error {
 		return func(name string, data []byte, perm os.FileMode) error {
@@ -242,7 +209,39 @@ func TestCaptureSlowSaveDoesNotStallTheBrowser(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the fresh cookie was never saved")
 	}
-	promptly(t, "Respond for a segment", func() error {
+	othersAnswerPromptly(t, fx, c)
+	release()
+	<-reloaded
+	got, err := fx.store.Load(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Headers["Cookie"] != h["Cookie"] {
+		t.Errorf("session.json: Cookie %q, want the fresh %q", got.Headers["Cookie"], h["Cookie"])
+	}
+}
+
+// madeRecording is a capture that recorded the fixture's playlist, keeping its segments to answer from
+// disk; it returns the playlist and the session, done. The capture stops with the test.
+func madeRecording(t *testing.T) (*fixture, *Capture, []byte, *Session) {
+	t.Helper()
+	fx := newFixture(t, testorigin.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts(), Merge: MergeOptions{KeepSegments: true}})
+	t.Cleanup(func() { cancel(); c.Wait() })
+	pl, err := os.ReadFile(fx.media.Playlist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browse(t, c, fx.origin.URL+"index.m3u8", pl, fx.headers())
+	return fx, c, pl, waitState(t, fx.store, onlySession(t, fx.store).ID, StateDone)
+}
+
+// othersAnswerPromptly checks that, while one file operation of the capture is held up, another
+// segment of madeRecording's is answered from disk and the dashboard's Streams returns, promptly.
+func othersAnswerPromptly(t *testing.T, fx *fixture, c *Capture) {
+	t.Helper()
+	promptly(t, "Respond for another segment", func() error {
 		resp := c.Respond(httptest.NewRequest(http.MethodGet, fx.origin.URL+"seg_00003.ts", nil))
 		if resp == nil {
 			return errors.New("segment 3: forwarded, want it answered from disk")
@@ -256,15 +255,4 @@ func TestCaptureSlowSaveDoesNotStallTheBrowser(t *testing.T) {
 		}
 		return nil
 	})
-	release()
-	<-reloaded
-	got, err := fx.store.Load(s.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Headers["Cookie"] != h["Cookie"] {
-		t.Errorf("session.json: Cookie %q, want the fresh %q", got.Headers["Cookie"], h["Cookie"])
-	}
-	cancel()
-	c.Wait()
 }
