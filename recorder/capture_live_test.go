@@ -22,29 +22,11 @@ import (
 // URL differs in its query alone, and does not wait long for a copy the
 // browser asked for and never got.
 func TestCaptureLiveBrowserCopies(t *testing.T) {
-	st, err := NewStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := NewCapture(ctx, st, CaptureOptions{Run: Options{Logger: testLogger(t)}})
 	const base = "https://cdn.example/live/"
 	s := &Session{Source: "watch", Input: base + "live.m3u8"}
 	tr := &Track{Track: plan.Track{ID: "video", Kind: plan.Video, Live: true, Source: base + "live.m3u8", Ext: ".ts"},
 		Follower: &LiveState{}}
-	s.AddTrack(tr)
-	c.mu.Lock()
-	l, err := c.newLive(s, "")
-	if err == nil {
-		l.running = true // as while its follower runs
-		c.liveDirs[base] = true
-		err = os.MkdirAll(tr.SegmentDir(), 0o700)
-	}
-	c.mu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, c, l := followedLive(t, s, tr, func(c *Capture) { c.liveDirs[base] = true })
 	seg := func(n int) plan.Segment {
 		return plan.Segment{URL: fmt.Sprintf("%sseg.ts?n=%d", base, n), Sequence: int64(n)}
 	}
@@ -153,29 +135,11 @@ func TestCaptureLiveBrowserCopies(t *testing.T) {
 // segments into one directory, and the player's requests for another one (a
 // quality switch the recording does not follow) are left alone.
 func TestCaptureLiveDASHKeepsItsRepresentationsAside(t *testing.T) {
-	st, err := NewStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := NewCapture(ctx, st, CaptureOptions{Run: Options{Logger: testLogger(t)}})
 	const base = "https://cdn.example/live/"
 	s := &Session{Source: "watch", Input: base + "out.mpd", Playlist: base + "out.mpd"}
 	tr := &Track{Track: plan.Track{ID: "video", Kind: plan.Video, Live: true, Source: base + "out.mpd", Ext: ".m4s"},
 		Follower: &LiveState{DASH: &DASHState{}}}
-	s.AddTrack(tr)
-	c.mu.Lock()
-	l, err := c.newLive(s, "")
-	if err == nil {
-		l.running = true // as while its follower runs
-		c.dashDirs[base] = true
-		err = os.MkdirAll(tr.SegmentDir(), 0o700)
-	}
-	c.mu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c, l := followedLive(t, s, tr, func(c *Capture) { c.dashDirs[base] = true })
 	seg := func(rep, n int) plan.Segment {
 		return plan.Segment{URL: fmt.Sprintf("%schunk-stream%d-%05d.m4s", base, rep, n), Sequence: int64(n)}
 	}
@@ -251,4 +215,31 @@ func TestRepPattern(t *testing.T) {
 			}
 		})
 	}
+}
+
+// followedLive makes s, with its one live track tr, a recording of a new capture, as while its follower
+// runs; mark notes the broadcast's segments as a live recording's (under c.mu). The capture stops with
+// the test.
+func followedLive(t *testing.T, s *Session, tr *Track, mark func(*Capture)) (context.Context, *Capture, *live) {
+	t.Helper()
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c := NewCapture(ctx, st, CaptureOptions{Run: Options{Logger: testLogger(t)}})
+	s.AddTrack(tr)
+	c.mu.Lock()
+	l, err := c.newLive(s, "")
+	if err == nil {
+		l.running = true // as while its follower runs
+		mark(c)
+		err = os.MkdirAll(tr.SegmentDir(), 0o700)
+	}
+	c.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, c, l
 }
