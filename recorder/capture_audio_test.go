@@ -1,16 +1,12 @@
 package recorder
 
 import (
-	"context"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
-	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
 )
 
 // TestCaptureAddsTheAudioThePlayerSwitchedTo plays, through the capture, the matrix's master with two audio
@@ -57,21 +53,7 @@ func TestCaptureAddsTheAudioThePlayerSwitchedTo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			oo := testorigin.Options{Dir: cs.Dir, Prefix: "/hls/"}
-			if tt.restart {
-				oo.TTFB = 300 * time.Millisecond
-			}
-			o := testorigin.Start(t, oo)
-			st, err := NewStore(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			var logs lockedBuffer
-			ro := fastOpts()
-			ro.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-			c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: ro, Merge: MergeOptions{Audio: tt.audio}})
-			t.Cleanup(func() { cancel(); c.Wait() })
+			o, st, c, logs := loggedCapture(t, cs.Dir, tt.restart, MergeOptions{Audio: tt.audio})
 			h := map[string]string{"Referer": testReferer}
 			for _, name := range append([]string{cs.Entry}, tt.before...) {
 				browse(t, c, o.URL+name, []byte(readText(t, filepath.Join(cs.Dir, name))), h)

@@ -51,21 +51,7 @@ func TestCaptureRecordsSubtitlesThePlayerFetched(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			oo := testorigin.Options{Dir: root, Prefix: "/hls/"}
-			if tt.restart {
-				oo.TTFB = 300 * time.Millisecond
-			}
-			o := testorigin.Start(t, oo)
-			st, err := NewStore(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			var logs lockedBuffer
-			ro := fastOpts()
-			ro.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-			c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: ro, Merge: MergeOptions{Subtitles: tt.subs}})
-			t.Cleanup(func() { cancel(); c.Wait() })
+			o, st, c, logs := loggedCapture(t, root, tt.restart, MergeOptions{Subtitles: tt.subs})
 			h := map[string]string{"Referer": testReferer}
 			dir := filepath.Join(root, "plain")
 			for _, name := range append([]string{"master.m3u8"}, tt.fetched...) {
@@ -166,4 +152,27 @@ func TestCaptureRecordsTheChosenAudio(t *testing.T) {
 			checkMatrixOutput(t, cs, s.Output, []string{"fr"}, []string{"fra"})
 		})
 	}
+}
+
+// loggedCapture is a capture of the files under dir, served by a test origin at /hls/ (slowly, 300 ms to
+// the first byte, when slow: a run then downloads long enough for a track to join it), whose log is kept.
+// The capture stops with the test.
+func loggedCapture(t *testing.T, dir string, slow bool, mo MergeOptions) (*testorigin.Origin, *Store, *Capture, *lockedBuffer) {
+	t.Helper()
+	oo := testorigin.Options{Dir: dir, Prefix: "/hls/"}
+	if slow {
+		oo.TTFB = 300 * time.Millisecond
+	}
+	o := testorigin.Start(t, oo)
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &lockedBuffer{}
+	ro := fastOpts()
+	ro.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: ro, Merge: mo})
+	t.Cleanup(func() { cancel(); c.Wait() })
+	return o, st, c, logs
 }
