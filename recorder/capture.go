@@ -1237,6 +1237,7 @@ func (c *Capture) runStream(l *live) {
 			return c.claim(ctx, l, flightKey{track, i}, wait)
 		}
 		o.Listed = func(track string, from int64, segs []plan.Segment) { c.listed(l, track, from, segs) }
+		o.ListedInit = func(track string, n int, u string) { c.listedInit(l, track, n, u) }
 		o.Limiter = c.limiter
 		c.mu.Lock()
 		o.Guard = l.guard
@@ -1357,8 +1358,8 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 		}
 	}
 	if l == nil {
-		if whole && media.Classify(req.URL.Path, "") == media.KindSegment {
-			c.claimAsideLocked(u) // a live segment not listed yet: its follower waits for this copy
+		if k := media.Classify(req.URL.Path, ""); whole && (k == media.KindSegment || k == media.KindInit) {
+			c.claimAsideLocked(u) // a live segment or init not listed yet: its follower waits for this copy
 		}
 		c.unlock()
 		return nil
