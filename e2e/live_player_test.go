@@ -75,7 +75,8 @@ func TestPlayerLive(t *testing.T) {
 // template on the wall clock) through the proxy while watch records it: the
 // media segments it plays are the recording's, so the CDN serves each once
 // (to the browser, or to the follower for those the page did not play), and
-// the recording holds the whole broadcast. Init segments are fetched by both.
+// the recording holds the whole broadcast. So are the init segments: the
+// follower uses the player's copy, or the player reads the follower's.
 func TestPlayerLiveDASH(t *testing.T) {
 	needPlayers(t)
 	dir := t.TempDir()
@@ -114,19 +115,22 @@ func TestPlayerLiveDASH(t *testing.T) {
 	closeBrowser()
 	// The manifest, static now, lists every segment from the first: all are
 	// the recording's.
-	var segs []string
+	var segs, inits []string
 	files, video, audio := dashFiles(t, dir)
 	for _, f := range files {
-		if strings.HasPrefix(f, "chunk-") {
+		switch {
+		case strings.HasPrefix(f, "chunk-"):
 			segs = append(segs, f)
+		case strings.HasPrefix(f, "init-"):
+			inits = append(inits, f)
 		}
 	}
-	if len(segs) < 18 {
-		t.Fatalf("the broadcast's segments: %v", files)
+	if len(segs) < 18 || len(inits) != 2 {
+		t.Fatalf("the broadcast's segments and init segments: %v", files)
 	}
 	pr.cdn.mu.Lock()
 	t.Logf("CDN requests: %v", pr.cdn.gets)
 	pr.cdn.mu.Unlock()
 	checkRecording(t, pr.store, s, video, audio)
-	pr.cdn.checkOnce(t, segs) // the init segments are fetched by both
+	pr.cdn.checkOnce(t, append(segs, inits...))
 }

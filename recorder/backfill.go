@@ -52,6 +52,11 @@ type Options struct {
 	// capture maps their URLs so that the browser's copies are kept and
 	// claimed as a VOD's.
 	Listed func(track string, from int64, segs []plan.Segment)
+	// ListedInit, if set, is told of init section n of a track that a live
+	// follower is about to fetch from url (a whole file, not a range): the
+	// capture makes the browser's copy of it, if any, the file or the claim
+	// the follower waits for (briefly) instead of fetching it again.
+	ListedInit func(track string, n int, url string)
 	// Limiter, if set, paces the segment requests per host (see HostLimiter):
 	// Concurrency is then the most it lets through, not where it starts.
 	Limiter *HostLimiter

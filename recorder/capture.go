@@ -107,10 +107,10 @@ type live struct {
 	s        *Session
 	prog     *Progress
 	shape    string
-	seen     []string // distinct observed segment URLs while the template is uncertain
-	observed map[string]string
-	inflight map[flightKey]*flight // segments on their way: the browser's (tee'd) or the backfill's
-	waiting  int                   // renditions whose playlists the browser has not fetched yet
+	seen     []string                 // distinct observed segment URLs while the template is uncertain
+	observed map[string]*observedCopy // the browser's copies of those segments, kept aside (adoptObservedLocked)
+	inflight map[flightKey]*flight    // segments on their way: the browser's (tee'd) or the backfill's
+	waiting  int                      // renditions whose playlists the browser has not fetched yet
 	running  bool
 	again    bool // new credentials arrived while running or paused: run again
 	reason   string
@@ -826,7 +826,7 @@ func (c *Capture) newLive(s *Session, shape string) (*live, error) {
 	if err := c.store.Create(s); err != nil {
 		return nil, err
 	}
-	l := &live{s: s, prog: NewProgress(), shape: shape, observed: map[string]string{}, inflight: map[flightKey]*flight{}}
+	l := &live{s: s, prog: NewProgress(), shape: shape, observed: map[string]*observedCopy{}, inflight: map[flightKey]*flight{}}
 	c.streams = append(c.streams, l)
 	return l, nil
 }
@@ -903,7 +903,8 @@ func (c *Capture) onSegmentLocked(ex *proxy.Exchange) pendingTap {
 	s := l.s
 	t := s.Main()
 	if t.Template.Tentative {
-		if _, dup := l.observed[u]; !dup {
+		oc, dup := l.observed[u]
+		if !dup {
 			l.seen = append(l.seen, u)
 		}
 		if len(l.seen) >= 2 {
@@ -930,16 +931,20 @@ func (c *Capture) onSegmentLocked(ex *proxy.Exchange) pendingTap {
 			c.adoptObservedLocked(l)
 		} else {
 			// One observation: keep the body aside until the numbering is certain.
-			dst := filepath.Join(s.Dir(), fmt.Sprintf("observed-%d%s", len(l.observed), t.ext()))
-			l.observed[u] = dst
 			l.reason = "waiting for a second segment to learn the numbering"
+			if dup && (oc.writing || oc.ok) {
+				return nil // its copy is on its way or kept already
+			}
+			oc = &observedCopy{path: filepath.Join(s.Dir(), "observed-0"+t.ext()), writing: true}
+			l.observed[u] = oc
 			answer := newAnswer(ex.Req.Header, ex.RespHeader)
 			return func() proxy.BodyTap {
-				if !c.teeAllowed(s, ex.ContentLength) {
-					return nil
+				var tap *fileTap
+				if c.teeAllowed(s, ex.ContentLength) {
+					tap = newFileTap(s, oc.path, ex.ContentLength, c.segmentCap(), func(ok bool) { c.observedLanded(oc, ok) })
 				}
-				tap := newFileTap(s, dst, ex.ContentLength, c.segmentCap(), func(bool) {})
 				if tap == nil {
+					c.observedLanded(oc, false)
 					return nil // not a typed nil in the interface
 				}
 				tap.answer = answer
@@ -991,12 +996,37 @@ func (c *Capture) initForLocked(u string) string {
 	return c.inits[initKey(u)]
 }
 
+// An observedCopy is the browser's copy of a segment seen while the
+// numbering was uncertain, kept aside at path until it is learned. Its fields
+// are read and written under c.mu.
+type observedCopy struct {
+	path    string
+	writing bool   // its tap is open (or about to be made): the file is not there yet
+	ok      bool   // it landed at path
+	adopt   func() // set once adopted while writing: files it, c.mu released, when it lands or fails
+}
+
+// observedLanded is called, c.mu released, when the tee of oc closed (ok:
+// its file is at oc.path). A copy adopted meanwhile is filed now.
+func (c *Capture) observedLanded(oc *observedCopy, ok bool) {
+	c.mu.Lock()
+	oc.writing, oc.ok = false, ok
+	adopt := oc.adopt
+	oc.adopt = nil
+	c.unlock()
+	if adopt != nil {
+		adopt()
+	}
+}
+
 // adoptObservedLocked files the bodies kept aside under their learned
 // indices: each is claimed now and moved once c.mu is released, unless
-// another copy of it is on its way or on disk already.
+// another copy of it is on its way or on disk already. A copy still being
+// written is moved when its tee closes (observedLanded), its claim held till
+// then: the backfill waits for it rather than fetching it again.
 func (c *Capture) adoptObservedLocked(l *live) {
 	t := l.s.Main()
-	for u, p := range l.observed {
+	for u, oc := range l.observed {
 		var f *flight
 		i, ok := t.Template.Match(u)
 		k := flightKey{t.ID, i}
@@ -1004,8 +1034,8 @@ func (c *Capture) adoptObservedLocked(l *live) {
 			f = newFlight(false)
 			l.inflight[k] = f
 		}
-		dst := t.SegmentPath(i)
-		c.laterLocked(func() {
+		p, dst := oc.path, t.SegmentPath(i)
+		file := func() {
 			if f != nil && !fileComplete(dst) && os.MkdirAll(filepath.Dir(dst), 0o700) == nil {
 				moveSegment(p, dst)
 			}
@@ -1014,9 +1044,14 @@ func (c *Capture) adoptObservedLocked(l *live) {
 			if f != nil {
 				c.land(l, k, f)
 			}
-		})
+		}
+		if oc.writing {
+			oc.adopt = file
+		} else {
+			c.laterLocked(file)
+		}
 	}
-	l.observed = map[string]string{}
+	l.observed = map[string]*observedCopy{}
 }
 
 // A flight is a segment on its way to disk; done closes when it landed or
@@ -1202,6 +1237,7 @@ func (c *Capture) runStream(l *live) {
 			return c.claim(ctx, l, flightKey{track, i}, wait)
 		}
 		o.Listed = func(track string, from int64, segs []plan.Segment) { c.listed(l, track, from, segs) }
+		o.ListedInit = func(track string, n int, u string) { c.listedInit(l, track, n, u) }
 		o.Limiter = c.limiter
 		c.mu.Lock()
 		o.Guard = l.guard
@@ -1322,8 +1358,8 @@ func (c *Capture) Respond(req *http.Request) *http.Response {
 		}
 	}
 	if l == nil {
-		if whole && media.Classify(req.URL.Path, "") == media.KindSegment {
-			c.claimAsideLocked(u) // a live segment not listed yet: its follower waits for this copy
+		if k := media.Classify(req.URL.Path, ""); whole && (k == media.KindSegment || k == media.KindInit) {
+			c.claimAsideLocked(u) // a live segment or init not listed yet: its follower waits for this copy
 		}
 		c.unlock()
 		return nil
@@ -1555,7 +1591,7 @@ func (c *Capture) Add(s *Session) error {
 	}
 	c.mu.Lock()
 	defer c.unlock()
-	l := &live{s: s, prog: NewProgress(), observed: map[string]string{}, inflight: map[flightKey]*flight{}}
+	l := &live{s: s, prog: NewProgress(), observed: map[string]*observedCopy{}, inflight: map[flightKey]*flight{}}
 	c.streams = append(c.streams, l)
 	c.kickLocked(l)
 	return nil

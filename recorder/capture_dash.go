@@ -59,8 +59,9 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 	}
 	m, perr := dash.Parse(data, base)
 	var reps map[string]*repPattern
+	var inits []string
 	if errors.Is(perr, dash.ErrDynamic) {
-		reps = liveReps(data, base, dashSelection(c.mopts.Variant, c.mopts.Audio))
+		reps, inits = liveReps(data, base, dashSelection(c.mopts.Variant, c.mopts.Audio))
 	}
 	c.mu.Lock()
 	defer c.unlock()
@@ -75,7 +76,7 @@ func (c *Capture) onManifest(u string, h map[string]string, data []byte) {
 	if errors.Is(perr, dash.ErrDynamic) {
 		// A live manifest: the run follows it (reloading it as the player
 		// does) until it turns static or the recording is stopped.
-		c.liveManifestLocked(key, u, h, reps)
+		c.liveManifestLocked(key, u, h, reps, inits)
 		return
 	}
 	if perr != nil {
@@ -254,10 +255,11 @@ func (c *Capture) underManifestLocked(u string) bool {
 
 // liveManifestLocked makes the recording of a live (dynamic) manifest: the run
 // reads it, plans it on the clock and follows it (recorder/live.go). reps
-// are the URL patterns of the representations it records, by track: the
-// player's requests for their segments, which follow the manifest at once,
-// are kept aside until the follower lists them (capture_live.go).
-func (c *Capture) liveManifestLocked(key, u string, h map[string]string, reps map[string]*repPattern) {
+// are the URL patterns of the representations it records, by track, and
+// inits their init URLs: the player's requests for them, which follow the
+// manifest at once, are kept aside until the follower lists them
+// (capture_live.go).
+func (c *Capture) liveManifestLocked(key, u string, h map[string]string, reps map[string]*repPattern, inits []string) {
 	s := &Session{Source: "watch", Page: h["Referer"], Input: u, Headers: h,
 		Playlist: u, Variant: c.mopts.Variant, Audio: c.mopts.Audio}
 	rec := c.newDASHRecLocked(key, u, h, s, 0)
@@ -266,6 +268,9 @@ func (c *Capture) liveManifestLocked(key, u string, h map[string]string, reps ma
 	}
 	for id, p := range reps {
 		c.aside.reps[repOf{rec.l, id}] = p
+	}
+	for _, in := range inits {
+		c.aside.inits[in] = rec.l
 	}
 	c.log.Info("live DASH manifest: recording until it ends or is stopped", "url", redactURL(u))
 	c.startLocked(rec.l)
@@ -296,20 +301,26 @@ func (c *Capture) newDASHRecLocked(key, u string, h map[string]string, s *Sessio
 
 // liveReps learns, from a live manifest as the player reads it, the URL
 // patterns of the representations a recording of sel records, by track ID
-// (the follower plans the same tracks). A track that lists fewer than two
-// segments yet, or a manifest that cannot be planned here (a segment index
-// to fetch), gives none: the follower's listings teach them later.
-func liveReps(data []byte, base *url.URL, sel dash.Selection) map[string]*repPattern {
+// (the follower plans the same tracks), and their init URLs (whole files,
+// not ranges). A track that lists fewer than two segments yet, or a manifest
+// that cannot be planned here (a segment index to fetch), gives no pattern:
+// the follower's listings teach them later.
+func liveReps(data []byte, base *url.URL, sel dash.Selection) (reps map[string]*repPattern, inits []string) {
 	m, err := dash.ParseDynamic(data, base)
 	if err != nil || !m.Dynamic {
-		return nil
+		return nil, nil
 	}
 	p, _, err := m.PlanLive(sel, time.Now(), nil)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	reps := map[string]*repPattern{}
+	reps = map[string]*repPattern{}
 	for _, t := range p.Tracks {
+		for _, in := range t.Inits {
+			if in.Range == nil && in.URL != "" {
+				inits = append(inits, in.URL)
+			}
+		}
 		rp := &repPattern{}
 		for _, sg := range t.Segments[max(0, len(t.Segments)-2):] {
 			if sg.URL != "" {
@@ -320,5 +331,5 @@ func liveReps(data []byte, base *url.URL, sel dash.Selection) map[string]*repPat
 			reps[t.ID] = rp
 		}
 	}
-	return reps
+	return reps, inits
 }

@@ -28,8 +28,15 @@ import (
 // a copy is kept aside only when its URL is one of a recorded
 // representation's, which differ in the digits of $Number$ or $Time$ alone
 // (repPattern). Another representation's segments (the player switched
-// quality, which the recording does not follow) are left alone. Init
-// segments are fetched by the browser and by the follower both.
+// quality, which the recording does not follow) are left alone.
+//
+// Init sections go the same way: the init URLs of the representations a live
+// DASH recording records are known from the manifest the player read
+// (asideBook.inits), so the browser's copy is kept aside under its URL, and
+// the follower tells the capture of each init section before it fetches it
+// (Options.ListedInit): the copy becomes its file, or the flight it waits for,
+// no longer than liveClaimLapse (fetchInit). The browser never waits for the
+// follower, and the follower never waits long for the browser.
 
 // An asideCopy is the browser's copy of a live segment not listed yet.
 type asideCopy struct {
@@ -51,6 +58,7 @@ type asideBook struct {
 	byURL map[string]*asideCopy
 	dirs  map[string]*live      // HLS: every segment under a directory is the recording's
 	reps  map[repOf]*repPattern // DASH: only the segments of the representations recorded
+	inits map[string]*live      // DASH: the init URLs of the representations recorded, until listed
 	n     int                   // copies made, to name their files
 }
 
@@ -61,7 +69,8 @@ type repOf struct {
 }
 
 func newAsideBook() asideBook {
-	return asideBook{byURL: map[string]*asideCopy{}, dirs: map[string]*live{}, reps: map[repOf]*repPattern{}}
+	return asideBook{byURL: map[string]*asideCopy{}, dirs: map[string]*live{}, reps: map[repOf]*repPattern{},
+		inits: map[string]*live{}}
 }
 
 // ownerOf returns the live recording whose follower lists the segment at u
@@ -70,6 +79,12 @@ func newAsideBook() asideBook {
 func (b *asideBook) ownerOf(u string) *live {
 	if l := b.dirs[dirOf(u)]; l != nil {
 		return l
+	}
+	if l := b.inits[u]; l != nil {
+		if !l.deleted {
+			return l
+		}
+		delete(b.inits, u)
 	}
 	var owner *live
 	for k, p := range b.reps {
@@ -285,12 +300,49 @@ func (c *Capture) adopt(e *asideCopy) {
 		if e.drop {
 			os.Remove(e.path)
 			os.Remove(answerPath(e.path))
-		} else if err := moveSegment(e.path, e.t.SegmentPath(e.k.i)); err != nil {
+		} else if err := moveSegment(e.path, e.t.file(e.k.i)); err != nil {
 			c.log.Warn("could not keep the browser's copy of a live segment", "session", e.l.s.ID, "err", err)
 		}
 	}
 	if !e.drop {
 		c.land(e.l, e.k, e.f)
+	}
+}
+
+// listedInit maps init section n of l's track, at URL u, before its
+// follower fetches it: a copy the browser fetched of it is its file, or its
+// flight while it arrives; else the browser's requests for it read the
+// follower's copy. The follower looked at the disk before (dispatch).
+func (c *Capture) listedInit(l *live, track string, n int, u string) {
+	c.mu.Lock()
+	t := l.s.Track(track)
+	if t == nil || l.deleted {
+		c.unlock()
+		return
+	}
+	k := flightKey{t.ID, initIndex(n)}
+	if _, ok := c.bySegURL.find(u); !ok {
+		c.bySegURL.addExact(u, segRef{l, t, k.i, true, true})
+	}
+	if c.aside.inits[u] == l {
+		delete(c.aside.inits, u)
+	}
+	e := c.aside.byURL[u]
+	if e == nil || e.l != l {
+		c.unlock()
+		return
+	}
+	delete(c.aside.byURL, u)
+	e.listed, e.t, e.k = true, t, k
+	if l.inflight[k] != nil {
+		e.drop = true // another copy is on its way: not this one
+	} else {
+		l.inflight[k] = e.f
+	}
+	landed := e.landed
+	c.unlock()
+	if landed {
+		c.adopt(e)
 	}
 }
 

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +29,7 @@ func TestCaptureLiveBrowserCopies(t *testing.T) {
 	s := &Session{Source: "watch", Input: base + "live.m3u8"}
 	tr := &Track{Track: plan.Track{ID: "video", Kind: plan.Video, Live: true, Source: base + "live.m3u8", Ext: ".ts"},
 		Follower: &LiveState{}}
-	ctx, c, l := followedLive(t, s, tr, func(c *Capture) { c.liveDirs[base] = true })
+	ctx, c, l := followedLive(t, s, tr, func(c *Capture, _ *live) { c.liveDirs[base] = true })
 	seg := func(n int) plan.Segment {
 		return plan.Segment{URL: fmt.Sprintf("%sseg.ts?n=%d", base, n), Sequence: int64(n)}
 	}
@@ -139,7 +142,7 @@ func TestCaptureLiveDASHKeepsItsRepresentationsAside(t *testing.T) {
 	s := &Session{Source: "watch", Input: base + "out.mpd", Playlist: base + "out.mpd"}
 	tr := &Track{Track: plan.Track{ID: "video", Kind: plan.Video, Live: true, Source: base + "out.mpd", Ext: ".m4s"},
 		Follower: &LiveState{DASH: &DASHState{}}}
-	_, c, l := followedLive(t, s, tr, func(c *Capture) { c.dashDirs[base] = true })
+	_, c, l := followedLive(t, s, tr, func(c *Capture, _ *live) { c.dashDirs[base] = true })
 	seg := func(rep, n int) plan.Segment {
 		return plan.Segment{URL: fmt.Sprintf("%schunk-stream%d-%05d.m4s", base, rep, n), Sequence: int64(n)}
 	}
@@ -217,10 +220,133 @@ func TestRepPattern(t *testing.T) {
 	}
 }
 
+// The init sections of a live DASH recording, in the orders a player and the
+// follower meet: the follower takes the browser's copy that landed before it
+// listed it, or waits for one on its way, and fetches its own when the
+// browser's never comes, after the wait it is given; the browser reads the
+// follower's copy of one the follower listed first. The origin serves each
+// once, but for the copy the browser never got.
+func TestCaptureLiveInitCopies(t *testing.T) {
+	body := append([]byte("\x00\x00\x00\x18ftypiso5\x00\x00\x02\x00iso5iso6"), bytes.Repeat([]byte{0}, 512)...)
+	hits := map[string]int{}
+	var hmu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hmu.Lock()
+		hits[r.URL.Path]++
+		hmu.Unlock()
+		w.Header().Set("Content-Type", "video/iso.segment")
+		w.Write(body)
+	}))
+	defer srv.Close()
+	served := func(n int) int {
+		hmu.Lock()
+		defer hmu.Unlock()
+		return hits[fmt.Sprintf("/live/init-stream%d.m4s", n)]
+	}
+	s := &Session{Source: "watch", Input: srv.URL + "/live/out.mpd"}
+	tr := &Track{Track: plan.Track{ID: "video", Kind: plan.Video, Live: true, Ext: ".m4s"}, Follower: &LiveState{}}
+	in := func(n int) plan.Init { return plan.Init{URL: fmt.Sprintf("%s/live/init-stream%d.m4s", srv.URL, n)} }
+	ctx, c, l := followedLive(t, s, tr, func(c *Capture, l *live) {
+		for n := 1; n <= 4; n++ {
+			c.aside.inits[in(n).URL] = l // as the manifest the player read lists them
+		}
+	})
+	o := Options{Claim: func(ctx context.Context, track string, i int64, wait bool) Hold {
+		return c.claim(ctx, l, flightKey{track, i}, wait)
+	}}
+	f := &fetcher{client: srv.Client(), maxBytes: 1 << 20}
+	// follow is the follower meeting init n: listed, then fetched unless a copy is there.
+	follow := func(n int, wait time.Duration) {
+		t.Helper()
+		c.listedInit(l, "video", n, in(n).URL)
+		if err := fetchInit(ctx, tr, n, in(n), f, &o, wait); err != nil {
+			t.Fatalf("init %d: %v", n, err)
+		}
+	}
+	// ask is the browser's request, forwarded; its answer arrives through the tap returned.
+	ask := func(n int) proxy.BodyTap {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, in(n).URL, nil)
+		if resp := c.Respond(req); resp != nil {
+			resp.Body.Close()
+			t.Fatalf("init %d: answered by the capture, want it forwarded", n)
+		}
+		tap := c.Observe(&proxy.Exchange{Req: req, Status: http.StatusOK,
+			RespHeader: http.Header{"Content-Type": {"video/iso.segment"}}, ContentLength: int64(len(body)), Received: time.Now()})
+		if tap == nil {
+			t.Fatalf("init %d: the browser's copy is not kept", n)
+		}
+		return tap
+	}
+	kept := func(n int) bool {
+		b, err := os.ReadFile(tr.InitPath(n))
+		return err == nil && bytes.Equal(b, body)
+	}
+
+	// Init 1 landed before the follower listed it.
+	tap := ask(1)
+	tap.Write(body)
+	tap.Close(nil)
+	follow(1, time.Minute)
+	if got := served(1); got != 0 || !kept(1) {
+		t.Errorf("init 1, the browser's copy landed first: the follower fetched it %d times, kept %v; want 0 and the copy", got, kept(1))
+	}
+
+	// Init 2 is on its way when the follower lists it: the follower waits for it.
+	tap = ask(2)
+	tap.Write(body[:10])
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		follow(2, time.Minute)
+	}()
+	tap.Write(body[10:])
+	tap.Close(nil)
+	<-done
+	if got := served(2); got != 0 || !kept(2) {
+		t.Errorf("init 2, the browser's copy on its way: the follower fetched it %d times, kept %v; want 0 and the copy", got, kept(2))
+	}
+
+	// Init 3: the browser asked and no answer came; the follower waits no longer than it is given.
+	req := httptest.NewRequest(http.MethodGet, in(3).URL, nil)
+	if resp := c.Respond(req); resp != nil {
+		resp.Body.Close()
+		t.Fatal("init 3: answered by the capture, want it forwarded")
+	}
+	start := time.Now()
+	follow(3, 50*time.Millisecond)
+	if got, took := served(3), time.Since(start); got != 1 || !kept(3) || took >= liveClaimLapse/2 {
+		t.Errorf("init 3, asked for and never answered: the follower fetched it %d times in %v, kept %v; want once, well within %v (the claim's own lapse)",
+			got, took, kept(3), liveClaimLapse)
+	}
+
+	// Init 4: the follower first; the browser then reads its copy.
+	follow(4, time.Minute)
+	resp := c.Respond(httptest.NewRequest(http.MethodGet, in(4).URL, nil))
+	if resp == nil {
+		t.Fatal("init 4, the follower's copy on disk: the browser's request forwarded, want it answered by the capture")
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got := served(4); got != 1 || !bytes.Equal(b, body) {
+		t.Errorf("init 4: the origin served it %d times, the browser got %d bytes; want once, and the follower's copy", got, len(b))
+	}
+	var left []string
+	filepath.WalkDir(s.Dir(), func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), "aside-") {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Errorf("copies left aside: %q, want none", left)
+	}
+}
+
 // followedLive makes s, with its one live track tr, a recording of a new capture, as while its follower
-// runs; mark notes the broadcast's segments as a live recording's (under c.mu). The capture stops with
-// the test.
-func followedLive(t *testing.T, s *Session, tr *Track, mark func(*Capture)) (context.Context, *Capture, *live) {
+// runs; mark notes, under c.mu, what makes the broadcast's requests the recording's. The capture stops
+// with the test.
+func followedLive(t *testing.T, s *Session, tr *Track, mark func(*Capture, *live)) (context.Context, *Capture, *live) {
 	t.Helper()
 	st, err := NewStore(t.TempDir())
 	if err != nil {
@@ -234,7 +360,7 @@ func followedLive(t *testing.T, s *Session, tr *Track, mark func(*Capture)) (con
 	l, err := c.newLive(s, "")
 	if err == nil {
 		l.running = true // as while its follower runs
-		mark(c)
+		mark(c, l)
 		err = os.MkdirAll(tr.SegmentDir(), 0o700)
 	}
 	c.mu.Unlock()

@@ -355,3 +355,70 @@ func TestCaptureActions(t *testing.T) {
 		t.Errorf("a deleted stream is still listed")
 	}
 }
+
+// The second segment arrives while the browser's first copy is still being
+// written: the numbering is learned before that copy is on disk. Once it
+// lands it is the segment's file (the backfill waits for it rather than
+// fetching it); a copy that fails is fetched again. Nothing is left aside in
+// the session's directory either way.
+func TestCaptureAdoptsAFirstCopyStillBeingWritten(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fail    error // how the first copy ends
+		fetched int   // times the origin serves the first segment
+	}{
+		{name: "lands", fetched: 0},
+		{name: "fails", fail: io.ErrUnexpectedEOF, fetched: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t, testorigin.Options{})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts()})
+			h := fx.headers()
+			seePage(c, h["Referer"], "127.0.0.1:443")
+			first := filepath.Base(fx.media.Segments[2])
+			req := httptest.NewRequest(http.MethodGet, fx.origin.URL+first, nil)
+			for k, v := range h {
+				req.Header.Set(k, v)
+			}
+			body := fx.media.Bytes(2)
+			tap := c.Observe(&proxy.Exchange{Req: req, Status: http.StatusOK, RespHeader: http.Header{"Content-Type": {"video/mp2t"}},
+				ContentLength: int64(len(body)), Received: time.Now()})
+			if tap == nil {
+				t.Fatal("the first segment's copy is not kept aside")
+			}
+			if _, err := tap.Write(body[:len(body)/2]); err != nil {
+				t.Fatal(err)
+			}
+			// The second segment, whole, while the first is half written: the numbering is learned.
+			browse(t, c, fx.origin.URL+filepath.Base(fx.media.Segments[3]), fx.media.Bytes(3), h)
+			if tc.fail == nil {
+				if _, err := tap.Write(body[len(body)/2:]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tap.Close(tc.fail)
+
+			s := waitState(t, fx.store, onlySession(t, fx.store).ID, StateDone)
+			if n := fx.origin.Completed(first); n != tc.fetched {
+				t.Errorf("%s fetched from the origin %d times, want %d", first, n, tc.fetched)
+			}
+			if got, err := os.ReadFile(s.Main().SegmentPath(2)); err != nil || !bytes.Equal(got, body) {
+				t.Errorf("segment 2: %d bytes (%v), want the segment's %d", len(got), err, len(body))
+			}
+			var left []string
+			filepath.WalkDir(s.Dir(), func(p string, d os.DirEntry, err error) error {
+				if err == nil && (strings.HasPrefix(d.Name(), "observed-") || strings.HasSuffix(d.Name(), ".partial")) {
+					left = append(left, p)
+				}
+				return nil
+			})
+			if len(left) > 0 {
+				t.Errorf("copies left aside in the session: %q, want none", left)
+			}
+			c.Wait()
+			fx.checkOutput(t, s.Output)
+		})
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"time"
 
+	"github.com/streamsnatcher/streamsnatcher/plan"
 	"github.com/streamsnatcher/streamsnatcher/proxy"
 )
 
@@ -31,12 +33,20 @@ func fileComplete(p string) bool {
 // statFile looks a segment file up for the capture; tests make it slow.
 var statFile = os.Stat
 
-// fetchInit fetches init section n of t unless it is there, after the claim
-// (o.Claim) that lets a copy the browser is fetching land instead.
-func fetchInit(ctx context.Context, t *Track, n int, f *fetcher, o *Options) error {
+// fetchInit fetches init section n of t, in, unless it is there, after the
+// claim (o.Claim) that lets a copy the browser is fetching land instead. It
+// waits that long at most for the browser's copy (0: until it lands), then
+// fetches its own.
+func fetchInit(ctx context.Context, t *Track, n int, in plan.Init, f *fetcher, o *Options, wait time.Duration) error {
 	var show *growing
 	if o.Claim != nil {
-		h := o.Claim(ctx, t.ID, initIndex(n), true)
+		cctx := ctx
+		if wait > 0 {
+			var cancel context.CancelFunc
+			cctx, cancel = context.WithTimeout(ctx, wait)
+			defer cancel()
+		}
+		h := o.Claim(cctx, t.ID, initIndex(n), true)
 		if h.Release != nil {
 			defer h.Release()
 		}
@@ -46,7 +56,6 @@ func fetchInit(ctx context.Context, t *Track, n int, f *fetcher, o *Options) err
 	if fileExists(path) {
 		return nil
 	}
-	in := t.Inits[n-1]
 	_, err := f.fetchShown(ctx, in.URL, in.Range, path, false, nil, show)
 	return err
 }
@@ -65,7 +74,11 @@ func (c *Capture) onInit(ex *proxy.Exchange) proxy.BodyTap {
 
 func (c *Capture) onInitLocked(ex *proxy.Exchange) pendingTap {
 	c.dashSeenLocked(ex.Req.URL.String())
-	ref, ok := c.bySegURL.find(ex.Req.URL.String())
+	u := ex.Req.URL.String()
+	ref, ok := c.bySegURL.find(u)
+	if !ok && c.aside.ownerOf(u) != nil {
+		return c.asideLocked(u, ex) // a live recording's, not listed yet (capture_live.go)
+	}
 	if !ok || ref.i >= 0 {
 		c.rememberInitLocked(ex)
 		return nil

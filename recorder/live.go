@@ -366,12 +366,16 @@ func (r *liveRun) dispatch(ctx context.Context, from int64, n int) {
 		f.blocks = blocks
 	}
 	for ; r.inits < len(bt.Inits); r.inits++ {
-		in := bt.Inits[r.inits]
-		path := t.InitPath(r.inits + 1)
-		if fileExists(path) {
+		num, in := r.inits+1, bt.Inits[r.inits]
+		if fileExists(t.InitPath(num)) {
 			continue
 		}
-		if _, err := r.f.fetchRange(ctx, in.URL, in.Range, path, false, nil); err != nil {
+		if r.o.ListedInit != nil && in.Range == nil {
+			r.o.ListedInit(t.ID, num, in.URL) // the browser's copy, if any, is used
+		}
+		// A copy of the browser's on its way is waited for liveClaimLapse at
+		// most: the recording must not stall on one that never completes.
+		if err := fetchInit(ctx, t, num, in, r.f, &r.o, liveClaimLapse); err != nil {
 			r.setErr(fmt.Errorf("%s track: init segment: %w", t.ID, err))
 			return
 		}

@@ -113,7 +113,7 @@ func (r *trackRun) run(ctx context.Context) {
 	}
 	r.f.blocks = blocks
 	for n := range t.Inits {
-		if err := fetchInit(ctx, t, n+1, r.f, &r.o); err != nil {
+		if err := fetchInit(ctx, t, n+1, t.Inits[n], r.f, &r.o, 0); err != nil {
 			r.err = fmt.Errorf("%s track: init segment: %w", t.ID, err)
 			return
 		}
