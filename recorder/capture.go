@@ -1282,6 +1282,9 @@ func (c *Capture) runStream(l *live) {
 			c.unlock()
 			continue
 		}
+		if l.pendingHeaders != nil || l.pendingURL != "" || l.pendingSegments != nil {
+			c.applyPendingLocked(l) // credentials that came as the run ended: the session is no run's now
+		}
 		if len(l.pendingTracks) > 0 {
 			c.log.Info("the recording was made before the tracks the player fetched could join it", "session", s.ID, "tracks", len(l.pendingTracks))
 			l.pendingTracks = nil

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -255,4 +256,56 @@ func othersAnswerPromptly(t *testing.T, fx *fixture, c *Capture) {
 		}
 		return nil
 	})
+}
+
+// Fresh credentials the browser brings while a run writes its last state (done) are not lost: the run owns
+// the session then, so they wait, and its end moves them into the session and saves it.
+func TestCaptureKeepsCredentialsThatCameAsTheRunEnded(t *testing.T) {
+	fx := newFixture(t, testorigin.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	c := NewCapture(ctx, fx.store, CaptureOptions{OutDir: t.TempDir(), Run: fastOpts(), Merge: MergeOptions{KeepSegments: true}})
+	t.Cleanup(func() { cancel(); c.Wait() })
+	done := regexp.MustCompile(`"state":\s*"done"`)
+	in, out := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	orig := writeSession
+	writeSession = func(name string, data []byte, perm os.FileMode) error {
+		if done.Match(data) {
+			once.Do(func() { close(in); <-out })
+		}
+		return orig(name, data, perm)
+	}
+	t.Cleanup(func() { writeSession = orig })
+	pl, err := os.ReadFile(fx.media.Playlist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browse(t, c, fx.origin.URL+"index.m3u8", pl, fx.headers())
+	select {
+	case <-in: // the run saves its end, and waits
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run never finished")
+	}
+	h := fx.headers()
+	h["Cookie"] = testCookie + "; fresh=1"
+	browse(t, c, fx.origin.URL+"index.m3u8", pl, h) // the page reloaded with a new cookie
+	close(out)
+	id := onlySession(t, fx.store).ID
+	c.mu.Lock()
+	var l *live
+	for _, x := range c.streams {
+		if x.s.ID == id {
+			l = x
+		}
+	}
+	c.mu.Unlock()
+	c.waitRun(l)
+	c.flushSaves() // the saves the run's end asked for are on disk
+	got, err := fx.store.Load(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != StateDone || got.Headers["Cookie"] != h["Cookie"] {
+		t.Errorf("session.json: %s, Cookie %q; want done with the fresh %q", got.State, got.Headers["Cookie"], h["Cookie"])
+	}
 }
