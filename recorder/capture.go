@@ -135,6 +135,12 @@ type live struct {
 	// disk made after c.mu was released is current if it has not changed.
 	landings uint64
 	dirty    bool // to be saved once c.mu is released (saveLocked)
+
+	// variant is the variant of the master it records, whose video follows the player's up (nil: not
+	// followed, --variant chose); nextVariant is the one to record once no run uses the session
+	// (capture_variant.go).
+	variant     *playlist.Variant
+	nextVariant *variantSwitch
 }
 
 // CaptureOptions configure a Capture.
@@ -560,7 +566,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 	default:
 		// A variant: the player chose it. Its audio renditions join it.
 		if l := c.byMaster[ref.master]; l != nil {
-			c.log.Info("the player switched variants; recording the first one it chose", "url", redactURL(u))
+			c.otherVariantLocked(l, t, ref.variant, u) // the player switched: followed up (capture_variant.go)
 			return
 		}
 		s := &Session{Source: "watch", Page: h["Referer"], Input: ref.master, Headers: h}
@@ -576,6 +582,9 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			return
 		}
 		l.guard = g
+		if c.mopts.Variant == "" {
+			l.variant = ref.variant // the player's choice: followed up
+		}
 		c.byMaster[ref.master] = l
 		c.mapTrackLocked(l, t)
 		c.adoptEarlySubtitlesLocked(l, ref.master)
@@ -1206,6 +1215,7 @@ func (c *Capture) runStream(l *live) {
 		c.mu.Lock()
 		o.Guard = l.guard
 		c.addPendingTracksLocked(l) // no run uses the session yet
+		c.applyVariantLocked(l)
 		s := l.s
 		mo := c.mopts
 		mo.AllowGaps = mo.AllowGaps || l.allowGaps
@@ -1250,6 +1260,7 @@ func (c *Capture) runStream(l *live) {
 			c.log.Info("the recording was made before the tracks the player fetched could join it", "session", s.ID, "tracks", len(l.pendingTracks))
 			l.pendingTracks = nil
 		}
+		c.dropVariantLocked(l)
 		unlock() // before runDone: whoever waits for the run may take the lock
 		if s.State == StateDone {
 			c.lingerLocked(l)
