@@ -3,6 +3,7 @@ package recorder
 import (
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/streamsnatcher/streamsnatcher/playlist"
 )
@@ -16,12 +17,16 @@ import (
 // when the recording started, even if the new variant names another audio group (the player's fetches
 // of that group's renditions are left out like those of any audio not recorded). A live broadcast is
 // never switched: its follower goes on with the variant the player chose first. With an explicit
-// --variant (MergeOptions.Variant) nothing is followed.
+// --variant (MergeOptions.Variant) nothing is followed. A DASH manifest's recording follows the player's
+// video representation up the same way (dashUpLocked).
 
-// A variantSwitch is a variant the recording moves to once no run uses its session.
+// A variantSwitch is a variant (an HLS variant, a DASH representation) whose track t replaces the
+// recording's video track old once no run uses its session.
 type variantSwitch struct {
-	t *Track
-	v *playlist.Variant
+	t, old *Track
+	v      *playlist.Variant // an HLS variant; nil for a DASH representation
+	// applied, when set, is called under c.mu once t is the recording's (the DASH recording's bookkeeping).
+	applied func()
 }
 
 // bestVariantLocked is the variant l records, or will once its pending switch is applied.
@@ -70,13 +75,20 @@ func (c *Capture) followUpLocked(l *live, t *Track, v *playlist.Variant) {
 	if l.guard != nil {
 		l.guard.Allow(t.Source) // the browser fetched the playlist from there
 	}
-	if old := l.nextVariant; old != nil {
-		c.unmapVariantLocked(l, old.t) // a step up that never ran: superseded
-	}
-	c.mapTrackLocked(l, t) // its segments are tee'd and answered from now on
 	c.log.Info("the player switched up: the recording follows", "session", l.s.ID, "from", variantName(l.bestVariantLocked()),
 		"to", variantName(v))
-	l.nextVariant = &variantSwitch{t, v}
+	c.switchLocked(l, &variantSwitch{t: t, old: l.s.Main(), v: v})
+}
+
+// switchLocked maps sw's track, so that its segments are tee'd and answered from now on, and makes it l's
+// video track: at once when no run uses l's session, else once the run under way has stopped, gently.
+func (c *Capture) switchLocked(l *live, sw *variantSwitch) {
+	if prev := l.nextVariant; prev != nil {
+		c.unmapVariantLocked(l, prev.t) // a step up that never ran: superseded
+		sw.old = prev.old
+	}
+	c.mapTrackLocked(l, sw.t)
+	l.nextVariant = sw
 	if !l.running {
 		c.applyVariantLocked(l)
 		return
@@ -95,10 +107,19 @@ func (c *Capture) applyVariantLocked(l *live) {
 		return
 	}
 	l.nextVariant = nil
-	old := l.s.Main()
-	c.unmapVariantLocked(l, old)
-	l.s.Tracks[0] = next.t
-	l.variant = next.v
+	k := slices.Index(l.s.Tracks, next.old)
+	if k < 0 {
+		c.unmapVariantLocked(l, next.t) // not l's any more: nothing to replace
+		return
+	}
+	c.unmapVariantLocked(l, next.old)
+	l.s.Tracks[k] = next.t
+	if next.v != nil {
+		l.variant = next.v
+	}
+	if next.applied != nil {
+		next.applied()
+	}
 	c.saveLocked(l)
 }
 
@@ -108,7 +129,7 @@ func (c *Capture) dropVariantLocked(l *live) {
 		l.nextVariant = nil
 		c.unmapVariantLocked(l, next.t)
 		c.log.Info("the recording was made before the better variant the player switched to could replace it", "session", l.s.ID,
-			"variant", variantName(next.v))
+			"variant", next.t.Source)
 	}
 }
 
@@ -128,6 +149,36 @@ func (c *Capture) unmapVariantLocked(l *live, t *Track) {
 	if dir := t.TrackDir(); dir != "" && dir != l.s.Dir() {
 		c.laterLocked(func() { os.RemoveAll(dir) })
 	}
+}
+
+// dashUpLocked takes a request of the browser for representation id of rec's manifest, once the
+// recording's representation is decided: a better one than the recording's (a higher bandwidth) becomes
+// its video track, as an HLS variant does. Anything else, a switch down among them, is ignored: this is
+// called for every segment the player fetches.
+func (c *Capture) dashUpLocked(rec *dashRec, id string) {
+	l := rec.l
+	best := rec.chosen
+	if rec.next != "" {
+		best = rec.next
+	}
+	p := rec.byRep[id]
+	switch {
+	case p == nil || id == best || l.deleted || rec.bw[id] <= rec.bw[best]:
+		return
+	case !l.running && l.s.State == StateDone: // a run owns State while it runs
+		c.log.Info("the player switched up after the recording was made; not recorded again", "session", l.s.ID,
+			"representation", id)
+		rec.next = id // said once
+		return
+	}
+	t := NewListTrack(p)
+	t.ID = "video-" + SafeName(id) // a directory of its own (see followUpLocked)
+	t.Dir = ""
+	t.bind(l.s.Dir())
+	c.log.Info("the player switched up: the recording follows", "session", l.s.ID, "from", best, "to", id,
+		"bandwidth", rec.bw[id])
+	rec.next = id
+	c.switchLocked(l, &variantSwitch{t: t, old: rec.video, applied: func() { rec.video, rec.chosen, rec.next = t, id, "" }})
 }
 
 // variantName names a variant in the log: its resolution and bandwidth.

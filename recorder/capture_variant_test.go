@@ -131,3 +131,72 @@ func TestCaptureFollowsThePlayerUp(t *testing.T) {
 		})
 	}
 }
+
+// TestCaptureFollowsTheDASHPlayerUp: a DASH player starts on the small representation (160x90, stream1),
+// and while the recording downloads it switches up to the big one (320x180, stream0), then fetches a
+// segment of the small one again. The one recording has the big one's video, whole, with the audio; the
+// small one's files are gone, and the big one's segment the player fetched was kept from its copy.
+func TestCaptureFollowsTheDASHPlayerUp(t *testing.T) {
+	dir := t.TempDir()
+	muxDASHTwoVideos(t, dir)
+	o := testorigin.Start(t, testorigin.Options{Dir: dir, Prefix: "/dash/abc/", RequireReferer: testReferer,
+		RequireCookie: testCookie, TTFB: 400 * time.Millisecond})
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs lockedBuffer
+	ro := fastOpts()
+	ro.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: ro})
+	t.Cleanup(func() { cancel(); c.Wait() })
+	h := map[string]string{"Referer": testReferer, "Cookie": testCookie}
+	for _, name := range []string{"out.mpd", "init-stream1.m4s", "init-stream2.m4s", "chunk-stream1-00001.m4s", "wait:",
+		"init-stream0.m4s", "chunk-stream0-00002.m4s", "chunk-stream1-00003.m4s"} {
+		if name == "wait:" {
+			waitState(t, st, onlySession(t, st).ID, StateDownloading)
+			continue
+		}
+		browse(t, c, o.URL+name, readT(t, filepath.Join(dir, name)), h)
+	}
+	s := waitState(t, st, onlySession(t, st).ID, StateDone)
+	if !strings.Contains(logs.String(), "the player switched up: the recording follows") {
+		t.Errorf("the capture did not follow the player up:\n%s", logs.String())
+	}
+	var video *Track
+	for _, tr := range s.Tracks {
+		if tr.Kind == "video" {
+			video = tr
+		}
+	}
+	if video == nil || len(s.Tracks) != 2 || !strings.Contains(video.Segments[0].URL, "chunk-stream0-") {
+		t.Fatalf("tracks %+v, want the audio and the 320x180 representation (stream0) the player switched up to", s.Tracks)
+	}
+	entries, _ := os.ReadDir(s.Dir())
+	for _, e := range entries {
+		p := filepath.Join(s.Dir(), e.Name())
+		if e.IsDir() && e.Name() != "tee" && s.Track(e.Name()) == nil && p != video.TrackDir() {
+			t.Errorf("the session keeps %s, not a track's", e.Name())
+		}
+	}
+	c.Wait()
+	ss, err := testmedia.StreamPackets(context.Background(), s.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, a := ss.OfType("video"), ss.OfType("audio")
+	if len(v) != 1 || len(a) != 1 || v[0].Width != 320 || v[0].Height != 180 || v[0].Packets != 100 {
+		t.Fatalf("output streams %+v, want 320x180 video of 100 packets (4 s) and audio", ss)
+	}
+	for k := 1; k <= 4; k++ {
+		name := fmt.Sprintf("chunk-stream0-%05d.m4s", k)
+		want := 1
+		if k == 2 {
+			want = 0 // the player's copy was kept
+		}
+		if got := o.Hits(name); got != want {
+			t.Errorf("%s: origin asked %d times, want %d", name, got, want)
+		}
+	}
+}
