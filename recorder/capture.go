@@ -136,9 +136,8 @@ type live struct {
 	landings uint64
 	dirty    bool // to be saved once c.mu is released (saveLocked)
 
-	// variant is the variant of the master it records, whose video follows the player's up (nil: not
-	// followed, --variant chose); nextVariant is the one to record once no run uses the session
-	// (capture_variant.go).
+	// variant is the variant of the master it records, whose video follows the player's up; nextVariant
+	// is the variant or representation to record once no run uses the session (capture_variant.go).
 	variant     *playlist.Variant
 	nextVariant *variantSwitch
 }
@@ -582,9 +581,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			return
 		}
 		l.guard = g
-		if c.mopts.Variant == "" {
-			l.variant = ref.variant // the player's choice: followed up
-		}
+		l.variant = ref.variant // the player's choice: followed up (capture_variant.go)
 		c.byMaster[ref.master] = l
 		c.mapTrackLocked(l, t)
 		c.adoptEarlySubtitlesLocked(l, ref.master)

@@ -16,9 +16,9 @@ import (
 // down is ignored: the best quality the player reached is kept. The audio renditions stay as chosen
 // when the recording started, even if the new variant names another audio group (the player's fetches
 // of that group's renditions are left out like those of any audio not recorded). A live broadcast is
-// never switched: its follower goes on with the variant the player chose first. With an explicit
-// --variant (MergeOptions.Variant) nothing is followed. A DASH manifest's recording follows the player's
-// video representation up the same way (dashUpLocked).
+// never switched: its follower goes on with the variant the player chose first. (--variant applies to
+// DASH alone in watch, and does not stop the following.) A DASH manifest's recording follows the player's
+// video representation up the same way (dashUpLocked), unless --variant chose its representation.
 
 // A variantSwitch is a variant (an HLS variant, a DASH representation) whose track t replaces the
 // recording's video track old once no run uses its session.
@@ -31,7 +31,7 @@ type variantSwitch struct {
 
 // bestVariantLocked is the variant l records, or will once its pending switch is applied.
 func (l *live) bestVariantLocked() *playlist.Variant {
-	if l.nextVariant != nil {
+	if l.nextVariant != nil && l.nextVariant.v != nil {
 		return l.nextVariant.v
 	}
 	return l.variant
@@ -50,7 +50,7 @@ func (c *Capture) otherVariantLocked(l *live, t *Track, v *playlist.Variant, u s
 		c.log.Info("the player switched variants of a live broadcast; recording the first one it chose", "url", redactURL(u))
 		return
 	case cur == nil:
-		c.log.Info("the player switched variants; recording the one --variant chose", "url", redactURL(u))
+		return // not a master's variant: nothing to follow
 	case v.Bandwidth <= cur.Bandwidth:
 		c.log.Info("the player switched down; keeping the better variant", "session", l.s.ID,
 			"recorded", variantName(cur), "played", variantName(v))

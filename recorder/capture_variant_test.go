@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -44,7 +45,9 @@ func TestCaptureFollowsThePlayerUp(t *testing.T) {
 			fetched: []string{"v2.m3u8", "v2_000.ts", "v0.m3u8", "v0_001.ts"}, height: 720, log: "the player switched down"},
 		{name: "up after the recording was made",
 			fetched: []string{"v0.m3u8", "v0_000.ts", "wait:" + StateDone, "v2.m3u8", "v2_003.ts"},
-			height:  240, log: "after the recording was made"},
+			// The session is on disk as done a moment before its run has returned: the switch is dropped
+			// then, or ignored.
+			height: 240, log: "(after the recording was made|the recording was made before)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,7 +71,7 @@ func TestCaptureFollowsThePlayerUp(t *testing.T) {
 				browse(t, c, o.URL+name, []byte(readText(t, filepath.Join(root, name))), h)
 			}
 			s := waitState(t, st, onlySession(t, st).ID, StateDone)
-			if tt.log != "" && !strings.Contains(logs.String(), tt.log) {
+			if tt.log != "" && !regexp.MustCompile(tt.log).MatchString(logs.String()) {
 				t.Errorf("the capture did not log %q:\n%s", tt.log, logs.String())
 			}
 			// The recording's video track and the files in its directory: the recorded variant's alone.
