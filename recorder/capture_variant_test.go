@@ -120,15 +120,14 @@ func TestCaptureFollowsThePlayerUp(t *testing.T) {
 			if wa := want.OfType("audio")[0]; a[0].Packets != wa.Packets {
 				t.Errorf("output audio %d packets, want %d", a[0].Packets, wa.Packets)
 			}
-			// The recorded variant's segments: each from the origin once, none when the player's copy was kept.
+			// The recorded variant's segments: each from the origin once; one the player fetched is kept from
+			// its copy, or, when the backfill got there first, the player is answered from the backfill's: once
+			// at most either way.
 			for k := range testmedia.LadderSeconds {
 				name := fmt.Sprintf("%s_%03d.ts", strings.TrimSuffix(rung.Playlist, ".m3u8"), k)
-				want := 1
-				if slices.Contains(tt.fetched, name) {
-					want = 0
-				}
-				if got := o.Completed(name); got != want {
-					t.Errorf("the origin served %s %d times, want %d", name, got, want)
+				got := o.Completed(name)
+				if fetched := slices.Contains(tt.fetched, name); fetched && got > 1 || !fetched && got != 1 {
+					t.Errorf("the origin served %s %d times, want once (at most, when the player fetched it)", name, got)
 				}
 			}
 		})
