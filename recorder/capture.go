@@ -135,6 +135,11 @@ type live struct {
 	// disk made after c.mu was released is current if it has not changed.
 	landings uint64
 	dirty    bool // to be saved once c.mu is released (saveLocked)
+
+	// variant is the variant of the master it records, whose video follows the player's up; nextVariant
+	// is the variant or representation to record once no run uses the session (capture_variant.go).
+	variant     *playlist.Variant
+	nextVariant *variantSwitch
 }
 
 // CaptureOptions configure a Capture.
@@ -560,7 +565,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 	default:
 		// A variant: the player chose it. Its audio renditions join it.
 		if l := c.byMaster[ref.master]; l != nil {
-			c.log.Info("the player switched variants; recording the first one it chose", "url", redactURL(u))
+			c.otherVariantLocked(l, t, ref.variant, u) // the player switched: followed up (capture_variant.go)
 			return
 		}
 		s := &Session{Source: "watch", Page: h["Referer"], Input: ref.master, Headers: h}
@@ -576,6 +581,7 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 			return
 		}
 		l.guard = g
+		l.variant = ref.variant // the player's choice: followed up (capture_variant.go)
 		c.byMaster[ref.master] = l
 		c.mapTrackLocked(l, t)
 		c.adoptEarlySubtitlesLocked(l, ref.master)
@@ -1242,6 +1248,7 @@ func (c *Capture) runStream(l *live) {
 		c.mu.Lock()
 		o.Guard = l.guard
 		c.addPendingTracksLocked(l) // no run uses the session yet
+		c.applyVariantLocked(l)
 		s := l.s
 		mo := c.mopts
 		mo.AllowGaps = mo.AllowGaps || l.allowGaps
@@ -1289,6 +1296,7 @@ func (c *Capture) runStream(l *live) {
 			c.log.Info("the recording was made before the tracks the player fetched could join it", "session", s.ID, "tracks", len(l.pendingTracks))
 			l.pendingTracks = nil
 		}
+		c.dropVariantLocked(l)
 		unlock() // before runDone: whoever waits for the run may take the lock
 		if s.State == StateDone {
 			c.lingerLocked(l)

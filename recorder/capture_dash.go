@@ -33,6 +33,8 @@ type dashRec struct {
 	video  *Track                 // the recording's video track; nil when the manifest has none
 	byRep  map[string]*plan.Track // video Representation@id → its planned track
 	chosen string                 // the representation the video track records
+	bw     map[string]int64       // video Representation@id → its bandwidth
+	next   string                 // the better representation the player switched to, recorded next (capture_variant.go)
 	// decided: the player's choice is known, or the wait for it is over.
 	decided bool
 }
@@ -150,6 +152,10 @@ func (c *Capture) mapRepsLocked(rec *dashRec, m *dash.MPD, sel dash.Selection) {
 		}
 		for _, r := range a.Representations {
 			ids = append(ids, r.ID)
+			if rec.bw == nil {
+				rec.bw = map[string]int64{}
+			}
+			rec.bw[r.ID] = r.Bandwidth
 		}
 	}
 	if len(ids) < 2 || len(ids) > maxDASHReps {
@@ -203,10 +209,16 @@ func sameTrackURLs(a, b *plan.Track) bool {
 
 // dashSeenLocked notes a request of the browser: the first one for a video
 // representation of a manifest whose recording waits says which one the
-// player plays.
+// player plays; a later one for a better representation than the one
+// recorded switches the recording up to it (capture_variant.go).
 func (c *Capture) dashSeenLocked(u string) {
-	if ref, ok := c.dashReps.find(u); ok && !ref.rec.decided {
+	ref, ok := c.dashReps.find(u)
+	switch {
+	case !ok:
+	case !ref.rec.decided:
 		c.decideLocked(ref.rec, ref.id)
+	default:
+		c.dashUpLocked(ref.rec, ref.id)
 	}
 }
 
