@@ -318,7 +318,12 @@ func (c *Capture) Observe(ex *proxy.Exchange) proxy.BodyTap {
 	case kindPlaylist:
 		u := ex.Req.URL.String()
 		h := keptHeaders(ex.Req.Header)
-		return &bufTap{max: playlist.MaxSize, done: func(b []byte) { c.onPlaylist(u, h, b) }}
+		limit := c.limits.maxSegments()
+		return &bufTap{max: playlist.MaxSize, done: func(b []byte) { c.onPlaylist(u, h, b) },
+			entry: []byte("#EXTINF"), maxEntries: limit, onOver: func() {
+				c.log.Warn("playlist not recorded", "url", redactURL(u), "err",
+					fmt.Errorf("%w: the playlist lists more than the %d segments a captured stream may have (record it with 'streamsnatcher get URL' if you mean it)", ErrLimit, limit))
+			}}
 	case kindManifest:
 		return c.manifestTap(ex)
 	default:
@@ -332,14 +337,36 @@ type bufTap struct {
 	max  int
 	over bool
 	done func([]byte)
+	// A playlist is also dropped as it arrives once it lists more than
+	// maxEntries entries (#EXTINF): a page's huge playlist is not kept whole
+	// in memory only to be refused (onOver says so).
+	entry      []byte
+	maxEntries int
+	entries    int
+	onOver     func()
 }
 
 func (t *bufTap) Write(p []byte) (int, error) {
+	if t.over {
+		return 0, ErrTooLarge
+	}
 	if t.buf.Len()+len(p) > t.max {
 		t.over = true
 		return 0, ErrTooLarge
 	}
-	return t.buf.Write(p)
+	if t.maxEntries <= 0 {
+		return t.buf.Write(p)
+	}
+	// The entries that end in p: one may have begun in the last write.
+	from := max(0, t.buf.Len()-len(t.entry)+1)
+	n, _ := t.buf.Write(p)
+	if t.entries += bytes.Count(t.buf.Bytes()[from:], t.entry); t.entries > t.maxEntries {
+		t.over = true
+		t.buf = bytes.Buffer{} // let it go now
+		t.onOver()
+		return 0, ErrLimit
+	}
+	return n, nil
 }
 
 func (t *bufTap) Close(err error) {

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/streamsnatcher/streamsnatcher/internal/testorigin"
+	"github.com/streamsnatcher/streamsnatcher/proxy"
 )
 
 // A page may start at most MaxPerPage recordings, and all pages MaxActive:
@@ -76,18 +80,85 @@ func TestCaptureLimitsSegmentsPerPlaylist(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: o, Limits: CaptureLimits{MaxSegments: tc.limit}})
-			browse(t, c, fx.origin.URL+"index.m3u8", pl, fx.headers())
+			if tc.record {
+				browse(t, c, fx.origin.URL+"index.m3u8", pl, fx.headers())
+			} else if kept := keptOfPlaylist(c, fx.origin.URL+"index.m3u8", pl, len(pl)); kept != 0 {
+				t.Errorf("the capture kept %d bytes of a playlist over its limit, want it dropped", kept)
+			}
 			list, _ := st.List()
 			if (len(list) == 1) != tc.record {
 				t.Fatalf("limit %d, %d segments: %d sessions, want recorded %v", tc.limit, n, len(list), tc.record)
 			}
 			if tc.record {
 				waitState(t, st, list[0].ID, StateDone)
-			} else if want := fmt.Sprintf("lists %d segments, over the %d", n, tc.limit); !strings.Contains(logs.String(), want) {
+			} else if want := fmt.Sprintf("lists more than the %d segments", tc.limit); !strings.Contains(logs.String(), want) {
 				t.Errorf("no message %q in:\n%s", want, logs.String())
 			}
 			cancel()
 			c.Wait()
 		})
 	}
+}
+
+// A page's playlist over the limit is dropped as it arrives, not kept whole to be counted: the capture
+// takes none of it past the entry over the limit (the browser still gets all of it: the tap is a copy).
+func TestCaptureDropsAHugePlaylistAsItArrives(t *testing.T) {
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	o := fastOpts()
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const limit = 1000
+	c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: o, Limits: CaptureLimits{MaxSegments: limit}})
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n#EXT-X-TARGETDURATION:4\n")
+	entry := 0
+	for i := range 100_000 {
+		if i == limit {
+			entry = b.Len() // where the entry over the limit begins
+		}
+		fmt.Fprintf(&b, "#EXTINF:4,\nseg_%07d.ts\n", i)
+	}
+	b.WriteString("#EXT-X-ENDLIST\n")
+	pl := []byte(b.String())
+	seePage(c, testReferer, "127.0.0.1:443")
+	// 5-byte writes: entries straddle them.
+	if kept := keptOfPlaylist(c, "https://cdn.example/huge/index.m3u8", pl, 5); kept > entry+len("#EXTINF") || kept < entry {
+		t.Errorf("the capture took %d bytes of a %d-byte playlist, want it to stop at the entry over the limit (%d)", kept, len(pl), entry)
+	}
+	if list, _ := st.List(); len(list) != 0 {
+		t.Errorf("%d sessions, want none", len(list))
+	}
+	if want := fmt.Sprintf("lists more than the %d segments", limit); !strings.Contains(logs.String(), want) {
+		t.Errorf("no message %q in:\n%s", want, logs.String())
+	}
+}
+
+// keptOfPlaylist shows the capture the browser fetching playlist u with body, in writes of chunk bytes, and
+// returns how many bytes the capture's tap took before it refused the rest.
+func keptOfPlaylist(c *Capture, u string, body []byte, chunk int) int {
+	req := httptest.NewRequest(http.MethodGet, u, nil)
+	req.Header.Set("Referer", testReferer)
+	tap := c.Observe(&proxy.Exchange{Req: req, Status: http.StatusOK,
+		RespHeader:    http.Header{"Content-Type": {"application/vnd.apple.mpegurl"}},
+		ContentLength: int64(len(body)), Received: time.Now()})
+	if tap == nil {
+		return 0
+	}
+	kept := 0
+	for len(body) > 0 {
+		p := body[:min(chunk, len(body))]
+		body = body[len(p):]
+		if _, err := tap.Write(p); err != nil {
+			tap.Close(err)
+			return kept
+		}
+		kept += len(p)
+	}
+	tap.Close(nil)
+	return kept
 }
