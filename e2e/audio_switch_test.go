@@ -99,12 +99,7 @@ func TestPlayerAudioLanguages(t *testing.T) {
 				t.Errorf("hls.js reported errors:\n  %s", strings.Join(errs, "\n  "))
 			}
 			closeBrowser()
-			if list, _ := pr.store.List(); len(list) != 1 || s.State != recorder.StateDone {
-				for _, x := range list {
-					t.Logf("session %s: %s %s %s", x.ID, x.State, x.Input, x.Error)
-				}
-				t.Fatalf("%d recordings, session %s %s %s: want one, done", len(list), s.ID, s.State, s.Error)
-			}
+			checkOneDone(t, pr.store, s)
 			ss, err := testmedia.StreamPackets(context.Background(), s.Output)
 			if err != nil {
 				t.Fatal(err)

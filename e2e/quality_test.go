@@ -12,7 +12,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
-	"github.com/streamsnatcher/streamsnatcher/recorder"
 )
 
 // fetchedLevels says, per variant of testmedia.Ladder, how often the CDN served its playlist and segments.
@@ -85,12 +84,7 @@ func TestPlayerQualityUp(t *testing.T) {
 	}
 	closeBrowser()
 	t.Logf("CDN: %s", pr.cdn.fetchedLevels())
-	if list, _ := pr.store.List(); len(list) != 1 || s.State != recorder.StateDone {
-		for _, x := range list {
-			t.Logf("session %s: %s %s %s", x.ID, x.State, x.Input, x.Error)
-		}
-		t.Fatalf("%d recordings, session %s %s %s: want one, done", len(list), s.ID, s.State, s.Error)
-	}
+	checkOneDone(t, pr.store, s)
 	ss, err := testmedia.StreamPackets(context.Background(), s.Output)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/streamsnatcher/streamsnatcher/internal/testmedia"
-	"github.com/streamsnatcher/streamsnatcher/recorder"
 	"github.com/streamsnatcher/streamsnatcher/webvtt"
 )
 
@@ -49,9 +48,7 @@ func TestPlayerSubtitles(t *testing.T) {
 	}
 	closeBrowser()
 	pr.cdn.checkOnce(t, files)
-	if list, _ := pr.store.List(); len(list) != 1 || s.State != recorder.StateDone {
-		t.Fatalf("%d recordings, session %s %s %s: want one, done", len(list), s.ID, s.State, s.Error)
-	}
+	checkOneDone(t, pr.store, s)
 	ss, err := testmedia.StreamPackets(context.Background(), s.Output)
 	if err != nil {
 		t.Fatal(err)
