@@ -482,13 +482,8 @@ func (c *Capture) onPlaylist(u string, h map[string]string, data []byte) {
 	if err != nil {
 		return
 	}
-	// A page may hand over a playlist of a million segments: refuse it by
-	// counting before parsing, so it costs a scan, not a plan of that size.
-	if n, limit := bytes.Count(data, []byte("#EXTINF")), c.limits.maxSegments(); n > limit {
-		c.log.Warn("playlist not recorded", "url", redactURL(u), "err",
-			fmt.Errorf("%w: the playlist lists %d segments, over the %d a captured stream may have (record it with 'streamsnatcher get URL' if you mean it)", ErrLimit, n, limit))
-		return
-	}
+	// A playlist of more segments than a captured stream may have never
+	// comes here: its tap counted them as it arrived, and dropped it.
 	// Parsing and planning touch no shared state: done before taking c.mu.
 	pl, err := playlist.Parse(data, base)
 	if err != nil {
