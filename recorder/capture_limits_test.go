@@ -18,17 +18,7 @@ import (
 // A page may start at most MaxPerPage recordings, and all pages MaxActive:
 // the next is refused with a message, and no session is made for it.
 func TestCaptureLimitsRecordingsPerPageAndInAll(t *testing.T) {
-	st, err := NewStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs lockedBuffer
-	o := fastOpts()
-	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := NewCapture(ctx, st, CaptureOptions{Run: o, Limits: CaptureLimits{MaxPerPage: 2, MaxActive: 3}})
-	t.Cleanup(func() { cancel(); c.Wait() })
+	st, c, logs := limitedCapture(t, CaptureLimits{MaxPerPage: 2, MaxActive: 3})
 	seg := func(page string, n int) {
 		// One segment of a new shape: a learning stream, no backfill yet.
 		browse(t, c, fmt.Sprintf("https://cdn.example/%s/v/seg_0001.ts", strings.Repeat("r", n)), tsPacket(), map[string]string{"Referer": page})
@@ -70,16 +60,7 @@ func TestCaptureLimitsSegmentsPerPlaylist(t *testing.T) {
 		record bool
 	}{{n - 1, false}, {n, true}} {
 		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
-			st, err := NewStore(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var logs lockedBuffer
-			o := fastOpts()
-			o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: o, Limits: CaptureLimits{MaxSegments: tc.limit}})
+			st, c, logs := limitedCapture(t, CaptureLimits{MaxSegments: tc.limit})
 			if tc.record {
 				browse(t, c, fx.origin.URL+"index.m3u8", pl, fx.headers())
 			} else if kept := keptOfPlaylist(c, fx.origin.URL+"index.m3u8", pl, len(pl)); kept != 0 {
@@ -94,8 +75,6 @@ func TestCaptureLimitsSegmentsPerPlaylist(t *testing.T) {
 			} else if want := fmt.Sprintf("lists more than the %d segments", tc.limit); !strings.Contains(logs.String(), want) {
 				t.Errorf("no message %q in:\n%s", want, logs.String())
 			}
-			cancel()
-			c.Wait()
 		})
 	}
 }
@@ -103,17 +82,8 @@ func TestCaptureLimitsSegmentsPerPlaylist(t *testing.T) {
 // A page's playlist over the limit is dropped as it arrives, not kept whole to be counted: the capture
 // takes none of it past the entry over the limit (the browser still gets all of it: the tap is a copy).
 func TestCaptureDropsAHugePlaylistAsItArrives(t *testing.T) {
-	st, err := NewStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs lockedBuffer
-	o := fastOpts()
-	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	const limit = 1000
-	c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: o, Limits: CaptureLimits{MaxSegments: limit}})
+	st, c, logs := limitedCapture(t, CaptureLimits{MaxSegments: limit})
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-TARGETDURATION:4\n")
 	entry := 0
@@ -161,4 +131,20 @@ func keptOfPlaylist(c *Capture, u string, body []byte, chunk int) int {
 	}
 	tap.Close(nil)
 	return kept
+}
+
+// limitedCapture is a capture with limits whose log is kept; it stops with the test.
+func limitedCapture(t *testing.T, limits CaptureLimits) (*Store, *Capture, *lockedBuffer) {
+	t.Helper()
+	st, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	o := fastOpts()
+	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	c := NewCapture(ctx, st, CaptureOptions{OutDir: t.TempDir(), Run: o, Limits: limits})
+	t.Cleanup(func() { cancel(); c.Wait() })
+	return st, c, logs
 }
